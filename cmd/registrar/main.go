@@ -1,0 +1,88 @@
+// Command registrar runs customer registrations against vendor APIs, driven
+// by commands over NATS JetStream. main is the composition root: it reads
+// the configuration, builds the parts and runs them until a signal.
+//
+//	registrar demo                          everything embedded, sample flows, exit 0 when all end as expected
+//	registrar serve [--config FILE]         the service
+//	registrar publish --subject S FILE|-    publish a command (for integrators)
+//	registrar vendorsim                     the vendor simulators, standalone
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+const usage = `registrar — customer registrations against vendor APIs over NATS JetStream
+
+Usage:
+  registrar demo      [--verbose] [--timeout 60s]
+  registrar serve     [--config FILE]          (or REGISTRAR_CONFIG)
+  registrar publish   --subject SUBJECT [--nats URL] [--msg-id ID] FILE|-
+  registrar vendorsim [--resamania 127.0.0.1:8081]
+
+Run 'registrar COMMAND --help' for a command's flags.
+`
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	var err error
+	switch args[0] {
+	case "demo":
+		err = runDemo(ctx, args[1:], stdout, stderr)
+	case "serve":
+		err = runServe(ctx, args[1:], stderr)
+	case "publish":
+		err = runPublish(ctx, args[1:], os.Stdin, stdout, stderr)
+	case "vendorsim":
+		err = runVendorSim(ctx, args[1:], stdout, stderr)
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	default:
+		fmt.Fprintf(stderr, "registrar: unknown command %q\n\n%s", args[0], usage)
+		return 2
+	}
+	switch {
+	case err == nil:
+		return 0
+	case errors.Is(err, flag.ErrHelp):
+		return 0
+	case errors.Is(err, errUsage):
+		return 2
+	default:
+		fmt.Fprintf(stderr, "registrar %s: %v\n", args[0], err)
+		return 1
+	}
+}
+
+var errUsage = errors.New("usage")
+
+func newLogger(w io.Writer, format, level string) *slog.Logger {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		lv = slog.LevelInfo
+	}
+	opts := &slog.HandlerOptions{Level: lv}
+	if format == "text" {
+		return slog.New(slog.NewTextHandler(w, opts))
+	}
+	return slog.New(slog.NewJSONHandler(w, opts))
+}

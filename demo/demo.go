@@ -1,0 +1,470 @@
+// Package demo runs registrar end to end with nothing to set up: an
+// embedded NATS JetStream server, an embedded SQLite store in a temporary
+// directory, the vendor simulators and the service in one process. It
+// publishes sample registrations covering every flow that exists, prints
+// their events as they happen and a summary, and reports whether every flow
+// reached its expected terminal state. `registrar demo` runs it; so does a
+// test.
+package demo
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"sort"
+	"strings"
+	"sync"
+	"text/tabwriter"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/registrar-dev/registrar/config"
+	"github.com/registrar-dev/registrar/events"
+	"github.com/registrar-dev/registrar/handlers"
+	"github.com/registrar-dev/registrar/service"
+	"github.com/registrar-dev/registrar/simulators"
+	"github.com/registrar-dev/registrar/vendors/resamania"
+)
+
+// Options configure a demo run.
+type Options struct {
+	// Out receives the event log and the summary.
+	Out io.Writer
+	// Logger receives the service's logs; nil discards them.
+	Logger *slog.Logger
+	// Timeout bounds the whole run; default 60s.
+	Timeout time.Duration
+	// Dir holds the demo's state; empty: a temporary directory removed at
+	// the end.
+	Dir string
+}
+
+// Result is what a demo run saw.
+type Result struct {
+	Scenarios []Outcome
+	// ContactsCreated counts successful contact creations at the simulator.
+	ContactsCreated int
+	// WantContactsCreated is how many the scenarios should create.
+	WantContactsCreated int
+}
+
+// OK reports whether every scenario ended as expected and the simulator saw
+// the expected side effects.
+func (r Result) OK() bool {
+	for _, o := range r.Scenarios {
+		if !o.OK() {
+			return false
+		}
+	}
+	return r.ContactsCreated == r.WantContactsCreated
+}
+
+// Outcome is one scenario's expected and observed terminal event.
+type Outcome struct {
+	Name      string
+	Key       string // registrationId, or the command's Nats-Msg-Id for unreadable commands
+	Want      string // terminal type, with ":code" for failed
+	Got       string
+	Terminals int // terminal events seen for the key
+	Events    []string
+}
+
+// OK reports whether exactly one terminal event of the expected kind came.
+func (o Outcome) OK() bool { return o.Got == o.Want && o.Terminals == 1 }
+
+// Demo tenants.
+const (
+	tenantClub   = "acme"   // one club chain on the simulator's default account
+	tenantStrict = "strict" // an account whose clubs also require a mobile number
+)
+
+// Run runs the demo.
+func Run(ctx context.Context, opts Options) (Result, error) {
+	if opts.Out == nil {
+		opts.Out = io.Discard
+	}
+	if opts.Timeout == 0 {
+		opts.Timeout = 60 * time.Second
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	ctx, cancel := context.WithTimeout(ctx, opts.Timeout)
+	defer cancel()
+
+	dir := opts.Dir
+	if dir == "" {
+		d, err := os.MkdirTemp("", "registrar-demo-")
+		if err != nil {
+			return Result{}, err
+		}
+		defer os.RemoveAll(d)
+		dir = d
+	}
+
+	// Simulators: the default account, plus a strict one.
+	simCfg := resamania.DefaultSimConfig()
+	simCfg.RateLimit = resamania.RateLimit{PerMinute: -1, SpikeArrest: -1}
+	strict := simCfg.Accounts[0]
+	strict.ClientToken = "strictapi"
+	strict.ClientID, strict.ClientSecret, strict.APIKey = "strict-client", "strict-secret", "strict-api-key"
+	strict.RequiredFields = []string{"email", "familyName", "givenName", "birthDate", "mobile"}
+	simCfg.Accounts = append(simCfg.Accounts, strict)
+	sims, err := simulators.Start(simulators.Config{Resamania: &simCfg})
+	if err != nil {
+		return Result{}, err
+	}
+	defer sims.Close()
+	acct := simCfg.Accounts[0]
+	clubTenant, err := sims.ResamaniaTenant(acct.ClientToken)
+	if err != nil {
+		return Result{}, err
+	}
+	strictTenant, err := sims.ResamaniaTenant(strict.ClientToken)
+	if err != nil {
+		return Result{}, err
+	}
+
+	cfg := config.Default()
+	cfg.UseDataDir(dir)
+	cfg.Admin.Listen = "127.0.0.1:0"
+	cfg.NATS.Listen = "127.0.0.1:-1"
+	cfg.Processing.Retry.InitialInterval = 50 * time.Millisecond
+	cfg.Tenants = map[string]config.Tenant{
+		tenantClub:   {Resamania: clubTenant},
+		tenantStrict: {Resamania: strictTenant},
+	}
+	svc, err := service.New(ctx, service.Options{Config: cfg, Logger: log})
+	if err != nil {
+		return Result{}, err
+	}
+	defer svc.Close()
+	runCtx, stop := context.WithCancel(ctx)
+	defer stop()
+	runErr := make(chan error, 1)
+	go func() { runErr <- svc.Run(runCtx) }()
+	select {
+	case <-svc.Running():
+	case err := <-runErr:
+		return Result{}, fmt.Errorf("service stopped: %w", err)
+	case <-ctx.Done():
+		return Result{}, ctx.Err()
+	}
+
+	nc, err := nats.Connect(svc.NATSURL(), nats.Name("registrar-demo"))
+	if err != nil {
+		return Result{}, err
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return Result{}, err
+	}
+
+	w := newWatcher(opts.Out)
+	sub, err := nc.Subscribe(events.EventSubjectPrefix+">", w.onEvent)
+	if err != nil {
+		return Result{}, err
+	}
+	defer sub.Unsubscribe()
+	dlqSub, err := nc.Subscribe(events.DeadLetterSubjectPrefix+">", w.onDeadLetter)
+	if err != nil {
+		return Result{}, err
+	}
+	defer dlqSub.Unsubscribe()
+
+	club := resamania.ClubIRI(acct.ClientToken, acct.Clubs[0].ID)
+	node := resamania.NetworkNodeIRI(acct.ClientToken, acct.Clubs[0].NetworkNodeID)
+	strictClub := resamania.ClubIRI(strict.ClientToken, strict.Clubs[0].ID)
+	strictNode := resamania.NetworkNodeIRI(strict.ClientToken, strict.Clubs[0].NetworkNodeID)
+	sims.Resamania.AddContact(acct.ClientToken, resamania.Contact{
+		Email: "marie.curie@example.com", GivenName: "Marie", FamilyName: "Curie", BirthDate: "1990-11-07",
+		State: resamania.StateProspect, ClubID: club,
+	})
+
+	fmt.Fprintf(opts.Out, "registrar demo: NATS %s, admin http://%s, Resamania simulator %s\n\n", svc.NATSURL(), svc.AdminAddr(), sims.ResamaniaURL)
+
+	scenarios := scenarios(club, node, strictClub, strictNode)
+	want := 0
+	for _, sc := range scenarios {
+		want += sc.creates
+	}
+	for _, phase := range []int{1, 2} {
+		for _, sc := range scenarios {
+			if sc.phase != phase {
+				continue
+			}
+			if sc.before != nil {
+				sc.before(sims)
+			}
+			w.expect(sc)
+			for i, body := range sc.bodies() {
+				msg := nats.NewMsg(sc.subject)
+				msg.Data = body
+				msg.Header.Set(nats.MsgIdHdr, fmt.Sprintf("%s-%d", sc.msgID(), i))
+				if _, err := js.PublishMsg(ctx, msg); err != nil {
+					return Result{}, fmt.Errorf("publish %s: %w", sc.name, err)
+				}
+			}
+		}
+		if err := w.wait(ctx, phase); err != nil {
+			fmt.Fprintf(opts.Out, "\n%v\n", err)
+			break
+		}
+	}
+	// Let a duplicate terminal event, if there were one, show up.
+	time.Sleep(300 * time.Millisecond)
+
+	res := Result{Scenarios: w.outcomes(), WantContactsCreated: want}
+	res.ContactsCreated = sims.Resamania.CountResponses("POST", "/contacts", 201)
+	printSummary(opts.Out, res)
+	stop()
+	if err := <-runErr; err != nil {
+		return res, err
+	}
+	return res, nil
+}
+
+// scenario is one sample registration.
+type scenario struct {
+	name    string
+	phase   int // scenarios of phase 1 run together, then phase 2
+	subject string
+	key     string // registrationId the terminal event carries ("" for unreadable commands)
+	body    string
+	copies  int // how many times it is published (with different Nats-Msg-Ids)
+	want    string
+	creates int // contacts it should create at the simulator
+	before  func(*simulators.Set)
+}
+
+func (s scenario) msgID() string { return "demo-" + strings.ReplaceAll(s.name, " ", "-") }
+
+func (s scenario) bodies() [][]byte {
+	n := max(s.copies, 1)
+	out := make([][]byte, n)
+	for i := range out {
+		out[i] = []byte(s.body)
+	}
+	return out
+}
+
+// matchKey is how the scenario's events are recognised: the
+// registrationId, or the command's message id for unreadable commands.
+func (s scenario) matchKey() string {
+	if s.key != "" {
+		return s.key
+	}
+	return s.msgID() + "-0"
+}
+
+func register(id, tenant, club, node, email, extra string) string {
+	return fmt.Sprintf(`{"registrationId":%q,"tenant":%q,"clubId":%q,"networkNodeId":%q,
+ "contact":{"email":%q,"givenName":"Ada","familyName":"Lovelace","birthDate":"1995-12-10","gender":"female"%s}}`,
+		id, tenant, club, node, email, extra)
+}
+
+func scenarios(club, node, strictClub, strictNode string) []scenario {
+	regSubject := events.CommandSubject(events.CmdResamaniaRegister)
+	big := fmt.Sprintf(`{"registrationId":"demo-oversized","tenant":"acme","padding":%q}`, strings.Repeat("x", 70<<10))
+	return []scenario{
+		{name: "new person", phase: 1, subject: regSubject, key: "demo-new",
+			body: register("demo-new", tenantClub, club, node, "ada.lovelace@example.com", `,"mobile":"+33612345678"`),
+			want: "completed", creates: 1},
+		{name: "already in the club", phase: 1, subject: regSubject, key: "demo-existing",
+			body: register("demo-existing", tenantClub, club, node, "marie.curie@example.com", ""), want: "completed"},
+		{name: "published twice", phase: 1, subject: regSubject, key: "demo-twice", copies: 2,
+			body: register("demo-twice", tenantClub, club, node, "grace.hopper@example.com", ""), want: "completed", creates: 1},
+		{name: "same e-mail race A", phase: 1, subject: regSubject, key: "demo-race-a",
+			body: register("demo-race-a", tenantClub, club, node, "alan.turing@example.com", ""), want: "completed", creates: 1},
+		{name: "same e-mail race B", phase: 1, subject: regSubject, key: "demo-race-b",
+			body: register("demo-race-b", tenantClub, club, node, "alan.turing@example.com", ""), want: "completed"},
+		{name: "club requires mobile", phase: 1, subject: regSubject, key: "demo-required",
+			body: register("demo-required", tenantStrict, strictClub, strictNode, "emmy.noether@example.com", ""),
+			want: "failed:" + events.CodeRequiredFields},
+		{name: "bad JSON", phase: 1, subject: regSubject, key: "demo-badjson", body: `{"registrationId": "demo-badjson", `, want: "rejected"},
+		{name: "missing e-mail", phase: 1, subject: regSubject, key: "demo-missing",
+			body: `{"registrationId":"demo-missing","tenant":"acme","clubId":"` + club + `","networkNodeId":"` + node +
+				`","contact":{"givenName":"No","familyName":"Mail","birthDate":"1990-01-01"}}`, want: "rejected"},
+		{name: "malformed birth date and club", phase: 1, subject: regSubject, key: "demo-malformed",
+			body: `{"registrationId":"demo-malformed","tenant":"acme","clubId":"1","networkNodeId":"` + node +
+				`","contact":{"email":"x@example.com","givenName":"A","familyName":"B","birthDate":"10/12/1995"}}`, want: "rejected"},
+		{name: "unknown tenant", phase: 1, subject: regSubject, key: "demo-tenant",
+			body: register("demo-tenant", "nobody", club, node, "someone@example.com", ""), want: "rejected"},
+		// Too large to be read: the rejection is matched by the command's
+		// message id (header Registrar-Command-Msg-Id).
+		{name: "over 64 KiB", phase: 1, subject: regSubject, body: big, want: "rejected"},
+		{name: "vendor fails 3 times", phase: 2, subject: regSubject, key: "demo-transient",
+			body: register("demo-transient", tenantClub, club, node, "katherine.johnson@example.com", ""),
+			want: "completed", creates: 1,
+			before: func(s *simulators.Set) { s.Resamania.Faults().FailNext(3, 503) }},
+		{name: "valid after rejections", phase: 2, subject: regSubject, key: "demo-after",
+			body: register("demo-after", tenantClub, club, node, "hedy.lamarr@example.com", ""), want: "completed", creates: 1},
+	}
+}
+
+// watcher follows the events and matches them to scenarios.
+type watcher struct {
+	out io.Writer
+	mu  sync.Mutex
+	// by key
+	want      map[string]*scenario
+	got       map[string]string
+	terminals map[string]int
+	events    map[string][]string
+	phases    map[string]int
+	changed   chan struct{}
+	start     time.Time
+}
+
+func newWatcher(out io.Writer) *watcher {
+	return &watcher{out: out, want: map[string]*scenario{}, got: map[string]string{}, terminals: map[string]int{},
+		events: map[string][]string{}, phases: map[string]int{}, changed: make(chan struct{}, 1), start: time.Now()}
+}
+
+func (w *watcher) expect(sc scenario) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	k := sc.matchKey()
+	w.want[k] = &sc
+	w.phases[k] = sc.phase
+}
+
+func (w *watcher) onEvent(m *nats.Msg) {
+	var ev struct {
+		events.Envelope
+		Error  *events.ErrorInfo    `json:"error"`
+		Errors []events.FieldError  `json:"errors"`
+		Result json.RawMessage      `json:"result"`
+		Contact *events.ResamaniaContact `json:"contact"`
+	}
+	if err := json.Unmarshal(m.Data, &ev); err != nil {
+		return
+	}
+	key := ev.RegistrationID
+	if ev.Type == "rejected" && key == "" {
+		key = m.Header.Get(handlers.HeaderCommandMsgID)
+	}
+	detail := ""
+	switch {
+	case ev.Error != nil:
+		detail = ev.Error.Code + ": " + ev.Error.Message
+		if len(ev.Error.Fields) > 0 {
+			detail += " " + fieldList(ev.Error.Fields)
+		}
+	case len(ev.Errors) > 0:
+		detail = fieldList(ev.Errors)
+	case ev.Contact != nil:
+		detail = ev.Contact.ID + " " + ev.Contact.Number
+	case len(ev.Result) > 0:
+		detail = string(ev.Result)
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	fmt.Fprintf(w.out, "%7.3fs  %-16s %-28s %s\n", time.Since(w.start).Seconds(), orDash(ev.RegistrationID), ev.Type, truncate(detail, 110))
+	w.events[key] = append(w.events[key], ev.Type)
+	switch ev.Type {
+	case "completed", "rejected":
+		w.got[key] = ev.Type
+		w.terminals[key]++
+	case "failed":
+		w.got[key] = "failed:" + ev.Error.Code
+		w.terminals[key]++
+	}
+	select {
+	case w.changed <- struct{}{}:
+	default:
+	}
+}
+
+func (w *watcher) onDeadLetter(m *nats.Msg) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	fmt.Fprintf(w.out, "%7.3fs  %-16s %-28s %s (%s attempts)\n", time.Since(w.start).Seconds(),
+		orDash(m.Header.Get(handlers.HeaderRegistrationID)), "DEAD LETTER "+m.Subject, m.Header.Get(handlers.HeaderReason), m.Header.Get(handlers.HeaderAttempts))
+}
+
+// wait returns when every scenario of the phase has a terminal event.
+func (w *watcher) wait(ctx context.Context, phase int) error {
+	for {
+		w.mu.Lock()
+		var missing []string
+		for k, p := range w.phases {
+			if p == phase && w.terminals[k] == 0 {
+				missing = append(missing, w.want[k].name)
+			}
+		}
+		w.mu.Unlock()
+		if len(missing) == 0 {
+			return nil
+		}
+		select {
+		case <-w.changed:
+		case <-ctx.Done():
+			sort.Strings(missing)
+			return fmt.Errorf("timed out waiting for: %s", strings.Join(missing, ", "))
+		}
+	}
+}
+
+func (w *watcher) outcomes() []Outcome {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	var out []Outcome
+	for k, sc := range w.want {
+		out = append(out, Outcome{Name: sc.name, Key: k, Want: sc.want, Got: w.got[k], Terminals: w.terminals[k], Events: w.events[k]})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+func printSummary(out io.Writer, r Result) {
+	fmt.Fprintln(out)
+	tw := tabwriter.NewWriter(out, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "SCENARIO\tREGISTRATION\tEXPECTED\tGOT\tTERMINAL EVENTS\tOK")
+	for _, o := range r.Scenarios {
+		ok := "yes"
+		if !o.OK() {
+			ok = "NO"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\n", o.Name, o.Key, o.Want, orDash(o.Got), o.Terminals, ok)
+	}
+	_ = tw.Flush()
+	fmt.Fprintf(out, "\ncontacts created at the Resamania simulator: %d (expected %d)\n", r.ContactsCreated, r.WantContactsCreated)
+	if r.OK() {
+		fmt.Fprintln(out, "demo: every flow reached its expected terminal state")
+	} else {
+		fmt.Fprintln(out, "demo: FAILED")
+	}
+}
+
+func fieldList(fs []events.FieldError) string {
+	parts := make([]string, len(fs))
+	for i, f := range fs {
+		parts[i] = f.Field + " (" + f.Message + ")"
+	}
+	return "[" + strings.Join(parts, "; ") + "]"
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}
+
+var _ = errors.New

@@ -1,0 +1,196 @@
+package handlers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill/message"
+
+	"github.com/registrar-dev/registrar/events"
+	"github.com/registrar-dev/registrar/outbox"
+	"github.com/registrar-dev/registrar/store"
+	"github.com/registrar-dev/registrar/transport"
+)
+
+// IntakeName is the intake handler's name and durable consumer.
+const IntakeName = "intake"
+
+// Intake validates registration commands and starts flows. An invalid
+// command becomes a rejected event naming its fields; a valid one that
+// starts a flow creates the flow and sends its first step, once per
+// (registrationId, command type) — a duplicate changes nothing.
+type Intake struct {
+	rt      *Runtime
+	tenants events.TenantChecker
+	starts  map[string]string
+}
+
+// NewIntake returns the intake handler. starts maps each command type that
+// starts a flow to the flow's first step; a valid command of another
+// starting type is rejected as not available.
+func NewIntake(rt *Runtime, tenants events.TenantChecker, starts map[string]string) *Intake {
+	return &Intake{rt: rt, tenants: tenants, starts: starts}
+}
+
+// Handle is the Watermill handler.
+func (in *Intake) Handle(msg *message.Message) (err error) {
+	defer in.rt.recoverPanic(msg, IntakeName, &err)
+	ctx := msg.Context()
+	subject := msg.Metadata.Get(transport.MetaSubject)
+	cmdType := strings.TrimPrefix(subject, events.CommandSubjectPrefix)
+
+	cmd, err := events.DecodeCommand(subject, msg.Payload, in.tenants)
+	var invalid *events.InvalidCommandError
+	if errors.As(err, &invalid) {
+		return in.reject(ctx, msg, invalid)
+	}
+	if err != nil {
+		return in.rt.deadLetter(ctx, msg, deadLetter{handler: IntakeName, code: DLQInternal, reason: err.Error()})
+	}
+
+	if cmd.TenantName() == "" {
+		return in.steer(ctx, msg, cmd)
+	}
+	step, ok := in.starts[cmd.CommandType()]
+	if !ok {
+		return in.reject(ctx, msg, &events.InvalidCommandError{CommandType: cmd.CommandType(), RegistrationID: cmd.RegistrationID(),
+			Errors: []events.FieldError{{Field: "subject", Message: "the " + cmd.CommandType() + " flow is not available in this version of registrar"}}})
+	}
+	return in.start(ctx, msg, cmd, step, cmdType)
+}
+
+func (in *Intake) start(ctx context.Context, msg *message.Message, cmd events.Command, step, cmdType string) error {
+	rt := in.rt
+	id := cmd.RegistrationID()
+	now := rt.now()
+	data := &flowData{Command: append([]byte(nil), msg.Payload...)}
+	b, err := data.encode()
+	if err != nil {
+		return err
+	}
+	f := store.Flow{
+		RegistrationID: id,
+		Flow:           cmd.CommandType(),
+		Tenant:         cmd.TenantName(),
+		Status:         store.StatusRunning,
+		Step:           step,
+		Seq:            1,
+		Data:           b,
+	}
+	first, err := stepMessageFor(f)
+	if err != nil {
+		return err
+	}
+	result := "started"
+	err = rt.Store.Update(ctx, func(ctx context.Context, tx store.Tx) error {
+		fresh, err := tx.ClaimCommand(ctx, id, cmd.CommandType(), msg.UUID)
+		if err != nil {
+			return err
+		}
+		if !fresh {
+			result = "duplicate"
+			return nil
+		}
+		err = tx.CreateFlow(ctx, f)
+		if errors.Is(err, store.ErrExists) {
+			// Another command type already started a flow with this id.
+			result = "rejected"
+			existing, err := tx.Flow(ctx, id)
+			if err != nil {
+				return err
+			}
+			m, err := rejectedMessage(msg, &events.InvalidCommandError{CommandType: cmd.CommandType(), RegistrationID: id,
+				Errors: []events.FieldError{{Field: "registrationId", Message: fmt.Sprintf("already identifies a %s flow", existing.Flow)}}}, now)
+			if err != nil {
+				return err
+			}
+			return tx.Enqueue(ctx, m)
+		}
+		if err != nil {
+			return err
+		}
+		return tx.Enqueue(ctx, first)
+	})
+	if err != nil {
+		return fmt.Errorf("start flow: %w", err)
+	}
+	rt.Metrics.command(cmdType, result)
+	switch result {
+	case "started":
+		rt.Metrics.flowStarted(f.Flow)
+		rt.notify()
+		rt.log().Info("flow started", "registrationId", id, "flow", f.Flow, "tenant", f.Tenant, "step", step)
+	case "rejected":
+		rt.notify()
+	default:
+		rt.log().Info("duplicate command acknowledged without effect", "registrationId", id, "flow", f.Flow, "msgId", msg.UUID)
+	}
+	return nil
+}
+
+// steer handles the commands that steer a running flow (otp.submit,
+// otp.resend, cancel). No flow of this version waits for outside input, so
+// each gets a rejected event that says why.
+func (in *Intake) steer(ctx context.Context, msg *message.Message, cmd events.Command) error {
+	id := cmd.RegistrationID()
+	f, err := in.rt.Store.Flow(ctx, id)
+	var why string
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		why = "no flow has this registrationId"
+	case err != nil:
+		return fmt.Errorf("read flow: %w", err)
+	case f.Status.Terminal():
+		why = fmt.Sprintf("the %s flow has already ended (%s)", f.Flow, f.Status)
+	case f.Status != store.StatusWaiting:
+		why = fmt.Sprintf("the %s flow is not waiting for outside input", f.Flow)
+	default:
+		why = fmt.Sprintf("the %s flow waits for %s, which this version cannot steer", f.Flow, f.WaitingFor)
+	}
+	return in.reject(ctx, msg, &events.InvalidCommandError{CommandType: cmd.CommandType(), RegistrationID: id,
+		Errors: []events.FieldError{{Field: "registrationId", Message: why}}})
+}
+
+// reject emits a rejected event for an invalid command. It is acknowledged
+// and never retried.
+func (in *Intake) reject(ctx context.Context, msg *message.Message, invalid *events.InvalidCommandError) error {
+	rt := in.rt
+	m, err := rejectedMessage(msg, invalid, rt.now())
+	if err != nil {
+		return err
+	}
+	if err := rt.Store.Update(ctx, func(ctx context.Context, tx store.Tx) error { return tx.Enqueue(ctx, m) }); err != nil {
+		return fmt.Errorf("reject command: %w", err)
+	}
+	rt.notify()
+	cmdType := invalid.CommandType
+	if cmdType == "" {
+		cmdType = "unknown"
+	}
+	rt.Metrics.command(cmdType, "rejected")
+	fields := make([]string, len(invalid.Errors))
+	for i, e := range invalid.Errors {
+		fields[i] = e.Field
+	}
+	rt.log().Info("command rejected", "registrationId", invalid.RegistrationID, "command", cmdType, "fields", fields)
+	return nil
+}
+
+// rejectedMessage builds the rejected event of a command. Its id derives
+// from the command message's id, so a redelivered command is rejected once.
+func rejectedMessage(msg *message.Message, invalid *events.InvalidCommandError, now time.Time) (outbox.Message, error) {
+	e := &events.Rejected{Errors: invalid.Errors}
+	m, err := eventMessage(e, deterministicID("rejected", msg.UUID), invalid.RegistrationID, invalid.CommandType, now)
+	if m.Key == "" {
+		m.Key = msg.UUID // no usable registrationId: order it on its own
+	}
+	if m.Headers != nil {
+		// Lets a publisher match the rejection of a command whose body
+		// could not be read to the message it published.
+		m.Headers[HeaderCommandMsgID] = msg.UUID
+	}
+	return m, err
+}

@@ -1,0 +1,100 @@
+package handlers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/registrar-dev/registrar/events"
+	"github.com/registrar-dev/registrar/vendors"
+	"github.com/registrar-dev/registrar/vendors/resamania"
+)
+
+// ResamaniaCreate is the step that creates the contact in the club. When the
+// vendor answers that the e-mail is already used (another registration won
+// the race, or an earlier attempt of this step succeeded before a crash) it
+// looks the contact up again instead of failing.
+type ResamaniaCreate struct {
+	clients ResamaniaClients
+}
+
+// NewResamaniaCreate returns the creation step.
+func NewResamaniaCreate(clients ResamaniaClients) *ResamaniaCreate {
+	return &ResamaniaCreate{clients: clients}
+}
+
+// Step returns the step definition.
+func (h *ResamaniaCreate) Step() Step { return Step{Name: StepResamaniaCreate, Run: h.run} }
+
+func (h *ResamaniaCreate) run(ctx context.Context, r *Run) (Transition, error) {
+	var cmd events.ResamaniaRegister
+	if err := r.Command(&cmd); err != nil {
+		return Transition{}, err
+	}
+	api, err := h.clients(r.Flow.Tenant)
+	if err != nil {
+		return Transition{}, fmt.Errorf("resamania client of tenant %s: %w", r.Flow.Tenant, err)
+	}
+	scope := resamaniaScope(&cmd)
+	created, err := api.CreateContact(ctx, scope, newResamaniaContact(&cmd))
+	switch {
+	case err == nil:
+		return Transition{
+			Outcome: "created",
+			Events:  []events.Event{&events.ResamaniaContactCreated{Contact: contactEvent(created)}},
+			Terminal: &events.Completed{Result: events.ResamaniaResult{
+				ContactID: created.ID, ContactNumber: created.Number, ClubID: created.ClubID, Created: true}},
+		}, nil
+	case resamania.IsEmailAlreadyUsed(err):
+		contacts, lerr := api.FindContactsByEmail(ctx, scope, cmd.Contact.Email)
+		if lerr != nil {
+			return Transition{}, lerr
+		}
+		if len(contacts) > 0 {
+			return resamaniaFound(contacts[0], "found_after_conflict"), nil
+		}
+		// The e-mail belongs to a contact of another club of this account.
+		info := vendorErrorInfo(events.CodeEmailTaken, err)
+		info.Message = "the e-mail address is used by a contact of another club of this Resamania account"
+		return Transition{Outcome: "email_taken", Terminal: &events.Failed{Error: info}}, nil
+	case isResamaniaValidation(err):
+		info := vendorErrorInfo(events.CodeRequiredFields, err)
+		info.Message = "the club requires fields the command did not give"
+		for i := range info.Fields {
+			info.Fields[i].Field = "contact." + info.Fields[i].Field
+		}
+		return Transition{Outcome: "required_fields", Terminal: &events.Failed{Error: info}}, nil
+	default:
+		return Transition{}, err
+	}
+}
+
+func isResamaniaValidation(err error) bool {
+	var ve *vendors.Error
+	return errors.As(err, &ve) && ve.Kind == vendors.Permanent && ve.Code == resamania.CodeValidation
+}
+
+// newResamaniaContact maps the command's contact to the vendor's creation
+// request.
+func newResamaniaContact(cmd *events.ResamaniaRegister) resamania.NewContact {
+	c := cmd.Contact
+	in := resamania.NewContact{
+		Email:      c.Email,
+		GivenName:  c.GivenName,
+		FamilyName: c.FamilyName,
+		BirthDate:  c.BirthDate,
+		Gender:     c.Gender,
+		Mobile:     c.Mobile,
+		ClubID:     cmd.ClubID,
+		SourceID:   c.SourceID,
+	}
+	if a := c.Address; a != nil {
+		in.Address = &resamania.Address{
+			StreetAddress:   a.StreetAddress,
+			PostalCode:      a.PostalCode,
+			AddressLocality: a.AddressLocality,
+			AddressCountry:  a.AddressCountry,
+		}
+	}
+	return in
+}

@@ -1,0 +1,296 @@
+package service_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/registrar-dev/registrar/config"
+	"github.com/registrar-dev/registrar/events"
+	"github.com/registrar-dev/registrar/service"
+	"github.com/registrar-dev/registrar/simulators"
+	"github.com/registrar-dev/registrar/vendors/resamania"
+)
+
+// env is one service under test with its simulators, all in-process over a
+// real (embedded) NATS server and a real SQLite store.
+type env struct {
+	t      *testing.T
+	svc    *service.Service
+	sims   *simulators.Set
+	nc     *nats.Conn
+	js     jetstream.JetStream
+	events *collector
+	dlq    *collector
+
+	account       resamania.SimAccount
+	strict        resamania.SimAccount
+	club, node    string
+	sclub, snode  string
+	cancel        context.CancelFunc
+	runErr        chan error
+}
+
+type envOption func(*config.Config, *resamania.SimConfig)
+
+func withRetryBudget(d time.Duration) envOption {
+	return func(c *config.Config, _ *resamania.SimConfig) {
+		c.Processing.Retry.InitialInterval = 10 * time.Millisecond
+		c.Processing.Retry.MaxInterval = 50 * time.Millisecond
+		c.Processing.Retry.MaxElapsedTime = d
+	}
+}
+
+func testLogger(t *testing.T) *slog.Logger {
+	if os.Getenv("REGISTRAR_TEST_LOGS") != "" {
+		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	return slog.New(slog.DiscardHandler)
+}
+
+// simConfig is the simulators' configuration for tests: the default
+// account (tenant "acme") and a strict one (tenant "strict") whose clubs
+// also require a mobile number; no rate limits.
+func simConfig() resamania.SimConfig {
+	sc := resamania.DefaultSimConfig()
+	sc.RateLimit = resamania.RateLimit{PerMinute: -1, SpikeArrest: -1}
+	strict := sc.Accounts[0]
+	strict.ClientToken = "strictapi"
+	strict.ClientID, strict.ClientSecret, strict.APIKey = "strict-client", "strict-secret", "strict-api-key"
+	strict.RequiredFields = []string{"email", "familyName", "givenName", "birthDate", "mobile"}
+	sc.Accounts = append(sc.Accounts, strict)
+	return sc
+}
+
+// testConfig points a configuration at the simulators.
+func testConfig(t *testing.T, sims *simulators.Set, sc resamania.SimConfig) *config.Config {
+	cfg := config.Default()
+	cfg.UseDataDir(t.TempDir())
+	cfg.Admin.Listen = "127.0.0.1:0"
+	cfg.NATS.Listen = "127.0.0.1:-1"
+	cfg.Processing.Retry.InitialInterval = 10 * time.Millisecond
+	cfg.Processing.Retry.MaxInterval = 100 * time.Millisecond
+	acme, err := sims.ResamaniaTenant(sc.Accounts[0].ClientToken)
+	if err != nil {
+		t.Fatal(err)
+	}
+	strict, err := sims.ResamaniaTenant(sc.Accounts[1].ClientToken)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Tenants = map[string]config.Tenant{"acme": {Resamania: acme}, "strict": {Resamania: strict}}
+	return cfg
+}
+
+func startEnv(t *testing.T, opts ...envOption) *env {
+	t.Helper()
+	sc := simConfig()
+	sims, err := simulators.Start(simulators.Config{Resamania: &sc})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(sims.Close)
+	cfg := testConfig(t, sims, sc)
+	for _, o := range opts {
+		o(cfg, &sc)
+	}
+	svc, err := service.New(t.Context(), service.Options{Config: cfg, Logger: testLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &env{t: t, svc: svc, sims: sims, account: sc.Accounts[0], strict: sc.Accounts[1], runErr: make(chan error, 1)}
+	e.club = resamania.ClubIRI(e.account.ClientToken, e.account.Clubs[0].ID)
+	e.node = resamania.NetworkNodeIRI(e.account.ClientToken, e.account.Clubs[0].NetworkNodeID)
+	e.sclub = resamania.ClubIRI(e.strict.ClientToken, e.strict.Clubs[0].ID)
+	e.snode = resamania.NetworkNodeIRI(e.strict.ClientToken, e.strict.Clubs[0].NetworkNodeID)
+	ctx, cancel := context.WithCancel(context.Background())
+	e.cancel = cancel
+	go func() { e.runErr <- svc.Run(ctx) }()
+	t.Cleanup(e.stop)
+	select {
+	case <-svc.Running():
+	case err := <-e.runErr:
+		t.Fatalf("service stopped: %v", err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("service not running after 10s")
+	}
+	e.nc, err = nats.Connect(svc.NATSURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(e.nc.Close)
+	e.js, err = jetstream.New(e.nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.events = collect(t, e.js, svc.Topology().Events)
+	e.dlq = collect(t, e.js, svc.Topology().DeadLetters)
+	return e
+}
+
+func (e *env) stop() {
+	if e.cancel == nil {
+		return
+	}
+	e.cancel()
+	e.cancel = nil
+	select {
+	case err := <-e.runErr:
+		if err != nil {
+			e.t.Errorf("service run: %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		e.t.Error("service did not stop in 30s")
+	}
+	e.svc.Close()
+}
+
+// publish publishes a command body on the command subject of cmdType with
+// the given Nats-Msg-Id (a new one if empty).
+func publish(t *testing.T, js jetstream.JetStream, subject, msgID string, body []byte) {
+	t.Helper()
+	m := nats.NewMsg(subject)
+	m.Data = body
+	if msgID == "" {
+		msgID = fmt.Sprintf("test-%d", time.Now().UnixNano())
+	}
+	m.Header.Set(nats.MsgIdHdr, msgID)
+	if _, err := js.PublishMsg(t.Context(), m); err != nil {
+		t.Fatalf("publish %s: %v", subject, err)
+	}
+}
+
+func (e *env) register(id, tenant, email, extra string) []byte {
+	club, node := e.club, e.node
+	if tenant == "strict" {
+		club, node = e.sclub, e.snode
+	}
+	return []byte(fmt.Sprintf(`{"registrationId":%q,"tenant":%q,"clubId":%q,"networkNodeId":%q,
+		"contact":{"email":%q,"givenName":"Ada","familyName":"Lovelace","birthDate":"1995-12-10"%s}}`,
+		id, tenant, club, node, email, extra))
+}
+
+var registerSubject = events.CommandSubject(events.CmdResamaniaRegister)
+
+// received is one message read from a stream.
+type received struct {
+	Subject string
+	Header  nats.Header
+	Data    []byte
+	Event   struct {
+		events.Envelope
+		Error   *events.ErrorInfo         `json:"error"`
+		Errors  []events.FieldError       `json:"errors"`
+		Result  map[string]any            `json:"result"`
+		Contact *events.ResamaniaContact  `json:"contact"`
+	}
+}
+
+// collector reads a whole stream with an ordered consumer.
+type collector struct {
+	mu      sync.Mutex
+	msgs    []received
+	changed chan struct{}
+}
+
+func collect(t *testing.T, js jetstream.JetStream, stream string) *collector {
+	t.Helper()
+	c := &collector{changed: make(chan struct{}, 1)}
+	cons, err := js.OrderedConsumer(t.Context(), stream, jetstream.OrderedConsumerConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cc, err := cons.Consume(func(m jetstream.Msg) {
+		r := received{Subject: m.Subject(), Header: m.Headers(), Data: m.Data()}
+		_ = json.Unmarshal(m.Data(), &r.Event)
+		c.mu.Lock()
+		c.msgs = append(c.msgs, r)
+		c.mu.Unlock()
+		select {
+		case c.changed <- struct{}{}:
+		default:
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cc.Stop)
+	return c
+}
+
+func (c *collector) all() []received {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]received(nil), c.msgs...)
+}
+
+// of returns the events of one registration, in order.
+func (c *collector) of(id string) []received {
+	var out []received
+	for _, r := range c.all() {
+		if r.Event.RegistrationID == id {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// waitFor waits until cond holds on the collected messages.
+func (c *collector) waitFor(t *testing.T, what string, timeout time.Duration, cond func([]received) bool) []received {
+	t.Helper()
+	deadline := time.After(timeout)
+	for {
+		msgs := c.all()
+		if cond(msgs) {
+			return msgs
+		}
+		select {
+		case <-c.changed:
+		case <-deadline:
+			var seen []string
+			for _, m := range msgs {
+				seen = append(seen, m.Subject+" "+m.Event.RegistrationID)
+			}
+			t.Fatalf("timed out waiting for %s; seen: %s", what, strings.Join(seen, ", "))
+		}
+	}
+}
+
+func isTerminal(typ string) bool { return typ == "completed" || typ == "failed" || typ == "rejected" }
+
+// terminal waits for the registration's terminal event and returns all its
+// events.
+func (e *env) terminal(id string) []received {
+	e.t.Helper()
+	e.events.waitFor(e.t, "terminal event of "+id, 20*time.Second, func([]received) bool {
+		for _, r := range e.events.of(id) {
+			if isTerminal(r.Event.Type) {
+				return true
+			}
+		}
+		return false
+	})
+	return e.events.of(id)
+}
+
+func types(rs []received) []string {
+	out := make([]string, len(rs))
+	for i, r := range rs {
+		out[i] = r.Event.Type
+	}
+	return out
+}
+
+// contactCreations counts successful POST /contacts at the simulator.
+func (e *env) contactCreations() int {
+	return e.sims.Resamania.CountResponses("POST", "/contacts", 201)
+}

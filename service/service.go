@@ -1,0 +1,423 @@
+// Package service assembles registrar from its parts — NATS (external or
+// embedded), the store, the Watermill router with the intake and step
+// handlers, the outbox forwarder and the admin server — and runs them under
+// one supervisor. `registrar serve`, `registrar demo`, the benchmarks and
+// the end-to-end tests all build the service here, so they run the same
+// thing.
+package service
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill"
+	wmetrics "github.com/ThreeDotsLabs/watermill/components/metrics"
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/registrar-dev/registrar/admin"
+	"github.com/registrar-dev/registrar/config"
+	"github.com/registrar-dev/registrar/events"
+	"github.com/registrar-dev/registrar/handlers"
+	"github.com/registrar-dev/registrar/outbox"
+	"github.com/registrar-dev/registrar/store"
+	"github.com/registrar-dev/registrar/store/stores"
+	"github.com/registrar-dev/registrar/transport"
+	"github.com/registrar-dev/registrar/vendors/resamania"
+)
+
+// Options are what the service needs besides its configuration.
+type Options struct {
+	Config *config.Config
+	Logger *slog.Logger
+	// Registry receives every metric; nil creates one. Never the global
+	// registry.
+	Registry *prometheus.Registry
+	// HTTPClient makes the vendor calls; nil builds one with
+	// processing.vendorTimeout.
+	HTTPClient *http.Client
+	// FaultHook is handed to the outbox forwarder (tests, crash drills).
+	FaultHook func(point string, recs []outbox.Record)
+	// EmbeddedListen is the embedded NATS server's host:port when
+	// nats.url is empty; default nats.listen from the configuration.
+	EmbeddedListen string
+}
+
+// Service is a running registrar.
+type Service struct {
+	cfg      *config.Config
+	log      *slog.Logger
+	registry *prometheus.Registry
+
+	embedded *server.Server
+	nc       *nats.Conn
+	js       jetstream.JetStream
+	store    store.Store
+
+	router    *message.Router
+	forwarder *outbox.Forwarder
+	admin     *admin.Server
+	topology  transport.Topology
+	consumers []transport.ConsumerSpec
+}
+
+// New connects to NATS (starting the embedded server when nats.url is
+// empty), opens the store, creates the streams and consumers that are
+// missing and builds the handlers. Run starts processing.
+func New(ctx context.Context, opts Options) (_ *Service, err error) {
+	cfg := opts.Config
+	if cfg == nil {
+		return nil, errors.New("service: Config is required")
+	}
+	s := &Service{cfg: cfg, log: opts.Logger, registry: opts.Registry}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	if s.registry == nil {
+		s.registry = prometheus.NewRegistry()
+	}
+	defer func() {
+		if err != nil {
+			s.Close()
+		}
+	}()
+
+	dataDir := cfg.DataDir
+	if dataDir == "" {
+		dataDir = "registrar-data"
+	}
+
+	// NATS.
+	url := cfg.NATS.URL
+	if url == "" {
+		dir := cfg.NATS.StoreDir
+		if dir == "" {
+			dir = filepath.Join(dataDir, "nats")
+		}
+		listen := opts.EmbeddedListen
+		if listen == "" {
+			listen = cfg.NATS.Listen
+		}
+		s.embedded, err = transport.StartEmbedded(transport.EmbeddedConfig{StoreDir: dir, Listen: listen})
+		if err != nil {
+			return nil, err
+		}
+		url = s.embedded.ClientURL()
+		s.log.Info("embedded NATS JetStream server started", "url", url, "storeDir", dir)
+	}
+	s.nc, err = transport.Connect(transport.ConnConfig{
+		URL: url, Name: "registrar", Credentials: cfg.NATS.Credentials, NKeySeed: cfg.NATS.NKey,
+		TLSCA: cfg.NATS.TLS.CA, TLSCert: cfg.NATS.TLS.Cert, TLSKey: cfg.NATS.TLS.Key,
+	}, s.log)
+	if err != nil {
+		return nil, err
+	}
+	s.js, err = jetstream.New(s.nc, jetstream.WithPublishAsyncMaxPending(4096))
+	if err != nil {
+		return nil, fmt.Errorf("jetstream: %w", err)
+	}
+
+	// Store.
+	dsn := cfg.Store.DSN
+	if dsn == "" {
+		if err := os.MkdirAll(dataDir, 0o700); err != nil {
+			return nil, fmt.Errorf("data dir: %w", err)
+		}
+		dsn = "sqlite://" + filepath.Join(dataDir, "registrar.db")
+	}
+	s.store, err = stores.Open(ctx, dsn)
+	if err != nil {
+		return nil, err
+	}
+
+	// Streams and consumers.
+	st := cfg.NATS.Streams
+	s.topology = transport.Topology{Commands: st.Commands, Events: st.Events, DeadLetters: st.DeadLetters, Steps: st.Steps,
+		Replicas: st.Replicas, DuplicateWindow: st.DuplicateWindow}.WithDefaults()
+	if err := transport.ProvisionStreams(ctx, s.js, s.topology); err != nil {
+		return nil, err
+	}
+
+	// Vendors.
+	httpClient := opts.HTTPClient
+	if httpClient == nil {
+		httpClient = &http.Client{Timeout: cfg.Processing.VendorTimeout, Transport: vendorTransport()}
+	}
+	resamaniaClients := make(map[string]*resamania.Client)
+	for name, t := range cfg.Tenants {
+		if t.Resamania == nil {
+			continue
+		}
+		c, err := resamania.NewClient(resamania.Config{
+			BaseURL: t.Resamania.BaseURL, ClientToken: t.Resamania.ClientToken, ClientID: t.Resamania.ClientID,
+			ClientSecret: t.Resamania.ClientSecret, APIKey: t.Resamania.APIKey,
+		}, resamania.WithHTTPClient(httpClient))
+		if err != nil {
+			return nil, fmt.Errorf("tenants.%s.resamania: %w", name, err)
+		}
+		resamaniaClients[name] = c
+	}
+	resamaniaFor := func(tenant string) (handlers.ResamaniaAPI, error) {
+		c, ok := resamaniaClients[tenant]
+		if !ok {
+			return nil, fmt.Errorf("tenant %q has no resamania account", tenant)
+		}
+		return c, nil
+	}
+
+	// Metrics.
+	s.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	hm, err := handlers.NewMetrics(s.registry)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.registerStoreMetrics(); err != nil {
+		return nil, err
+	}
+
+	// Outbox forwarder.
+	holder := instanceID()
+	s.forwarder, err = outbox.NewForwarder(outbox.Config{
+		Source: s.store, Publisher: s.js, Leaser: s.store, Holder: holder,
+		FaultHook: opts.FaultHook, Registerer: s.registry, Logger: s.log.With("component", "outbox"),
+	})
+	if err != nil {
+		return nil, err
+	}
+
+	// Handlers.
+	p := cfg.Processing
+	rt := &handlers.Runtime{
+		Store:  s.store,
+		Notify: s.forwarder.Notify,
+		Retry: handlers.RetryPolicy{InitialInterval: p.Retry.InitialInterval, MaxInterval: p.Retry.MaxInterval,
+			Multiplier: p.Retry.Multiplier, MaxElapsedTime: p.Retry.MaxElapsedTime},
+		Logger:  s.log.With("component", "handlers"),
+		Metrics: hm,
+	}
+	steps := []handlers.Step{
+		handlers.NewResamaniaLookup(resamaniaFor).Step(),
+		handlers.NewResamaniaCreate(resamaniaFor).Step(),
+	}
+	starts := map[string]string{
+		events.CmdResamaniaRegister: handlers.StepResamaniaLookup,
+	}
+	intake := handlers.NewIntake(rt, cfg, starts)
+
+	s.router, err = message.NewRouter(message.RouterConfig{CloseTimeout: 30 * time.Second},
+		watermill.NewSlogLoggerWithLevelMapping(s.log.With("component", "watermill"), map[slog.Level]slog.Level{slog.LevelInfo: slog.LevelDebug}))
+	if err != nil {
+		return nil, fmt.Errorf("router: %w", err)
+	}
+	mb := wmetrics.NewPrometheusMetricsBuilder(s.registry, "registrar", "router")
+	// Vendor calls with retries take seconds: the default buckets stop at 1s.
+	mb.HandlerBuckets = []float64{0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120}
+	mb.AddPrometheusRouterMetrics(s.router)
+
+	newSub := func(stream string) (*transport.Subscriber, error) {
+		return transport.NewSubscriber(transport.SubscriberConfig{JetStream: s.js, Stream: stream, InFlight: p.InFlight,
+			Logger: s.log.With("component", "subscriber", "stream", stream)})
+	}
+	cmdSub, err := newSub(s.topology.Commands)
+	if err != nil {
+		return nil, err
+	}
+	stepSub, err := newSub(s.topology.Steps)
+	if err != nil {
+		return nil, err
+	}
+	s.consumers = append(s.consumers, transport.ConsumerSpec{Stream: s.topology.Commands, Durable: handlers.IntakeName,
+		FilterSubject: transport.CommandSubjects, MaxAckPending: p.InFlight, AckWait: p.AckWait})
+	s.router.AddConsumerHandler(handlers.IntakeName, handlers.IntakeName, cmdSub, intake.Handle)
+	for _, step := range steps {
+		name := handlers.ConsumerName(step.Name)
+		s.consumers = append(s.consumers, transport.ConsumerSpec{Stream: s.topology.Steps, Durable: name,
+			FilterSubject: handlers.StepSubject(step.Name), MaxAckPending: p.InFlight, AckWait: p.AckWait})
+		s.router.AddConsumerHandler(name, name, stepSub, rt.StepHandler(step))
+	}
+	for _, c := range s.consumers {
+		if _, err := transport.ProvisionConsumer(ctx, s.js, c); err != nil {
+			return nil, err
+		}
+	}
+
+	// Admin.
+	s.admin, err = admin.New(admin.Config{
+		Listen: cfg.Admin.Listen, Gatherer: s.registry, Flows: s.store, Logger: s.log.With("component", "admin"),
+		Checks: []admin.Check{
+			{Name: "nats", Check: s.checkNATS},
+			{Name: "store", Check: s.store.Ping},
+			{Name: "consumers", Check: s.checkConsumers},
+		},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("admin listener %s: %w", cfg.Admin.Listen, err)
+	}
+	return s, nil
+}
+
+// Run processes messages until ctx is done, then stops the router (waiting
+// for the messages in hand), the forwarder and the admin server.
+func (s *Service) Run(ctx context.Context) error {
+	g, ctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return s.admin.Run(ctx) })
+	g.Go(func() error { return s.forwarder.Run(ctx) })
+	g.Go(func() error {
+		// The router gets a context that is never cancelled: it stops on
+		// Close, which closes the subscribers and waits for the messages
+		// in hand. (On a cancelled context Watermill skips closing the
+		// subscribers and waits out its CloseTimeout.)
+		if err := s.router.Run(context.WithoutCancel(ctx)); err != nil {
+			return fmt.Errorf("router: %w", err)
+		}
+		return nil
+	})
+	g.Go(func() error {
+		<-ctx.Done()
+		return s.router.Close()
+	})
+	s.log.Info("registrar running", "admin", s.admin.Addr(), "inFlight", s.cfg.Processing.InFlight)
+	return g.Wait()
+}
+
+// Running is closed once the router's handlers are subscribed.
+func (s *Service) Running() <-chan struct{} { return s.router.Running() }
+
+// Close releases NATS, the store and the embedded server. Call it after Run
+// returned (or when Run was never called).
+func (s *Service) Close() {
+	if s.nc != nil {
+		_ = s.nc.Drain()
+		// Drain is asynchronous; wait for it so the embedded server sees a
+		// clean disconnect.
+		for i := 0; i < 100 && !s.nc.IsClosed(); i++ {
+			time.Sleep(20 * time.Millisecond)
+		}
+		s.nc.Close()
+	}
+	if s.store != nil {
+		_ = s.store.Close()
+	}
+	if s.embedded != nil {
+		s.embedded.Shutdown()
+		s.embedded.WaitForShutdown()
+	}
+}
+
+// NATSURL is the URL of the NATS server the service uses (the embedded
+// server's when it runs one).
+func (s *Service) NATSURL() string { return s.nc.ConnectedUrl() }
+
+// AdminAddr is the admin server's address.
+func (s *Service) AdminAddr() string { return s.admin.Addr() }
+
+// Store is the service's store.
+func (s *Service) Store() store.Store { return s.store }
+
+// Topology is the stream names in use.
+func (s *Service) Topology() transport.Topology { return s.topology }
+
+// Registry is the service's metrics registry.
+func (s *Service) Registry() *prometheus.Registry { return s.registry }
+
+func (s *Service) checkNATS(context.Context) error {
+	if st := s.nc.Status(); st != nats.CONNECTED {
+		return fmt.Errorf("connection %s", st)
+	}
+	return nil
+}
+
+func (s *Service) checkConsumers(ctx context.Context) error {
+	if !s.router.IsRunning() {
+		return errors.New("router not running")
+	}
+	for _, c := range s.consumers {
+		if _, err := s.js.Consumer(ctx, c.Stream, c.Durable); err != nil {
+			return fmt.Errorf("consumer %s: %w", c.Durable, err)
+		}
+	}
+	return nil
+}
+
+func (s *Service) registerStoreMetrics() error {
+	pending := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Namespace: "registrar", Subsystem: "outbox", Name: "pending",
+		Help: "Outbox messages waiting to be published.",
+	}, func() float64 {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		n, _, err := s.store.OutboxStats(ctx)
+		if err != nil {
+			return -1
+		}
+		return float64(n)
+	})
+	oldest := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Namespace: "registrar", Subsystem: "outbox", Name: "oldest_age_seconds",
+		Help: "Age of the oldest outbox message waiting to be published (0 when none waits).",
+	}, func() float64 {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		_, t, err := s.store.OutboxStats(ctx)
+		if err != nil || t.IsZero() {
+			return 0
+		}
+		return time.Since(t).Seconds()
+	})
+	for _, c := range []prometheus.Collector{pending, oldest} {
+		if err := s.registry.Register(c); err != nil {
+			return fmt.Errorf("register store metrics: %w", err)
+		}
+	}
+	return nil
+}
+
+// vendorTransport is an HTTP transport sized for hundreds of concurrent
+// vendor calls to few hosts.
+func vendorTransport() *http.Transport {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConns = 1024
+	t.MaxIdleConnsPerHost = 512
+	t.IdleConnTimeout = 90 * time.Second
+	return t
+}
+
+func instanceID() string {
+	host, _ := os.Hostname()
+	b := make([]byte, 4)
+	_, _ = rand.Read(b)
+	return fmt.Sprintf("%s-%d-%s", host, os.Getpid(), hex.EncodeToString(b))
+}
+
+// KillAt returns an outbox fault hook that kills this process with SIGKILL
+// at the given point of the first forwarder round that carries an event.
+// It is for crash drills: `registrar serve` arms it from
+// REGISTRAR_FAULT_KILL_AT.
+func KillAt(point string) func(string, []outbox.Record) {
+	return func(p string, recs []outbox.Record) {
+		if p != point {
+			return
+		}
+		for _, r := range recs {
+			if strings.HasPrefix(r.Subject, events.EventSubjectPrefix) {
+				_ = syscall.Kill(os.Getpid(), syscall.SIGKILL)
+				select {} // the signal is on its way
+			}
+		}
+	}
+}

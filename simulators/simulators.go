@@ -1,0 +1,102 @@
+// Package simulators runs the vendor simulators on loopback HTTP listeners
+// and gives the configuration that points registrar at them. The demo, the
+// benchmarks, the end-to-end tests and `registrar vendorsim` use it; each
+// simulator itself lives in its vendor's package.
+package simulators
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/registrar-dev/registrar/config"
+	"github.com/registrar-dev/registrar/secret"
+	"github.com/registrar-dev/registrar/vendors/resamania"
+)
+
+// ResamaniaEnv is the path prefix (the vendor's "env") under which the
+// Resamania simulator is reached, as on the real gateway.
+const ResamaniaEnv = "/resa2-staging"
+
+// Config configures the simulators.
+type Config struct {
+	// Resamania is the Resamania simulator's configuration; the zero value
+	// means resamania.DefaultSimConfig().
+	Resamania *resamania.SimConfig
+	// ResamaniaListen is host:port; default 127.0.0.1:0 (a free port).
+	ResamaniaListen string
+}
+
+// Set is a running set of simulators.
+type Set struct {
+	Resamania    *resamania.Simulator
+	ResamaniaURL string // base URL including the env prefix
+
+	resamaniaCfg resamania.SimConfig
+	servers      []*http.Server
+}
+
+// Start starts every simulator.
+func Start(cfg Config) (*Set, error) {
+	s := &Set{}
+	rc := resamania.DefaultSimConfig()
+	if cfg.Resamania != nil {
+		rc = *cfg.Resamania
+	}
+	s.resamaniaCfg = rc
+	s.Resamania = resamania.NewSimulator(rc)
+	addr, err := s.serve(cfg.ResamaniaListen, s.Resamania)
+	if err != nil {
+		s.Close()
+		return nil, fmt.Errorf("resamania simulator: %w", err)
+	}
+	s.ResamaniaURL = "http://" + addr + ResamaniaEnv
+	return s, nil
+}
+
+func (s *Set) serve(listen string, h http.Handler) (string, error) {
+	if listen == "" {
+		listen = "127.0.0.1:0"
+	}
+	ln, err := net.Listen("tcp", listen)
+	if err != nil {
+		return "", err
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	s.servers = append(s.servers, srv)
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			_ = err // the listener failed: requests to it fail and show it
+		}
+	}()
+	return ln.Addr().String(), nil
+}
+
+// Close stops the simulators' listeners.
+func (s *Set) Close() {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	for _, srv := range s.servers {
+		_ = srv.Shutdown(ctx)
+	}
+}
+
+// ResamaniaTenant is the tenant configuration of the simulator's account
+// with the given clientToken.
+func (s *Set) ResamaniaTenant(clientToken string) (*config.Resamania, error) {
+	for _, a := range s.resamaniaCfg.Accounts {
+		if a.ClientToken == clientToken {
+			return &config.Resamania{
+				BaseURL:      s.ResamaniaURL,
+				ClientToken:  a.ClientToken,
+				ClientID:     a.ClientID,
+				ClientSecret: secret.New(a.ClientSecret),
+				APIKey:       secret.New(a.APIKey),
+			}, nil
+		}
+	}
+	return nil, fmt.Errorf("the resamania simulator has no account %q", clientToken)
+}

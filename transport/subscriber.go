@@ -1,0 +1,281 @@
+package transport
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Metadata keys the Subscriber sets on every Watermill message besides the
+// NATS headers (which are copied as they are, first value of each).
+const (
+	MetaSubject     = "registrar.subject"      // the NATS subject the message was published to
+	MetaDelivered   = "registrar.delivered"    // how many times JetStream delivered it (1 the first time)
+	MetaStreamSeq   = "registrar.stream_seq"   // its sequence in the stream
+	MetaPublishedAt = "registrar.published_at" // when the stream stored it (RFC 3339 nano)
+	// MetaNakDelay may be set by a handler before it returns an error: the
+	// redelivery delay (a Go duration) instead of the subscriber's default.
+	MetaNakDelay = "registrar.nak_delay"
+)
+
+// SubscriberConfig configures a Subscriber.
+type SubscriberConfig struct {
+	// JetStream is the JetStream context of the connection to consume on.
+	JetStream jetstream.JetStream
+	// Stream holds the durable consumers this subscriber binds to.
+	Stream string
+	// InFlight is the most messages one topic (consumer) processes at once.
+	// It must equal the consumer's MaxAckPending. Default 256.
+	InFlight int
+	// NakDelay gives the redelivery delay of a message whose handler
+	// returned an error, from the number of times it was delivered. Default:
+	// 1s doubling up to 1 minute.
+	NakDelay func(delivered uint64) time.Duration
+	// CloseTimeout bounds how long Close waits for messages being handled.
+	// Default 30s.
+	CloseTimeout time.Duration
+	Logger       *slog.Logger
+}
+
+func (c *SubscriberConfig) setDefaults() {
+	if c.InFlight <= 0 {
+		c.InFlight = 256
+	}
+	if c.NakDelay == nil {
+		c.NakDelay = DefaultNakDelay
+	}
+	if c.CloseTimeout <= 0 {
+		c.CloseTimeout = 30 * time.Second
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+}
+
+// Validate reports a configuration that cannot work.
+func (c SubscriberConfig) Validate() error {
+	if c.JetStream == nil {
+		return errors.New("subscriber: JetStream is required")
+	}
+	if c.Stream == "" {
+		return errors.New("subscriber: Stream is required")
+	}
+	return nil
+}
+
+// DefaultNakDelay waits 1s after the first delivery and doubles up to 1m.
+func DefaultNakDelay(delivered uint64) time.Duration {
+	d := time.Second
+	for i := uint64(1); i < delivered && d < time.Minute; i++ {
+		d *= 2
+	}
+	return min(d, time.Minute)
+}
+
+// Subscriber is a Watermill message.Subscriber over JetStream durable pull
+// consumers. The topic given to Subscribe is the name of a durable consumer
+// on the configured stream, created beforehand (ProvisionConsumer): the
+// subscriber never creates or deletes consumers, so closing it leaves the
+// consumer and its ack floor in place.
+//
+// Up to InFlight messages per topic are handed to the router at once; each
+// is acknowledged on the server when the handler acks it (Ack), redelivered
+// after NakDelay when the handler nacks it, and kept alive with InProgress
+// while the handler runs longer than a third of the consumer's AckWait.
+type Subscriber struct {
+	cfg SubscriberConfig
+
+	mu       sync.Mutex
+	closed   bool
+	closing  chan struct{}
+	consumes []jetstream.ConsumeContext
+	outputs  []chan *message.Message
+	inflight sync.WaitGroup
+}
+
+// NewSubscriber returns a Subscriber; it does no I/O.
+func NewSubscriber(cfg SubscriberConfig) (*Subscriber, error) {
+	cfg.setDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	return &Subscriber{cfg: cfg, closing: make(chan struct{})}, nil
+}
+
+// Subscribe starts consuming from the durable consumer named topic.
+func (s *Subscriber) Subscribe(ctx context.Context, topic string) (<-chan *message.Message, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil, errors.New("subscriber: closed")
+	}
+	cons, err := s.cfg.JetStream.Consumer(ctx, s.cfg.Stream, topic)
+	if err != nil {
+		return nil, fmt.Errorf("subscriber: bind consumer %s on %s: %w", topic, s.cfg.Stream, err)
+	}
+	info := cons.CachedInfo()
+	ackWait := info.Config.AckWait
+	if info.Config.MaxAckPending != s.cfg.InFlight {
+		s.cfg.Logger.Warn("consumer MaxAckPending differs from the subscriber's in-flight bound",
+			"consumer", topic, "maxAckPending", info.Config.MaxAckPending, "inFlight", s.cfg.InFlight)
+	}
+	out := make(chan *message.Message)
+	slots := make(chan struct{}, s.cfg.InFlight)
+	log := s.cfg.Logger.With("consumer", topic)
+
+	cc, err := cons.Consume(func(m jetstream.Msg) {
+		select {
+		case slots <- struct{}{}:
+		case <-s.closing:
+			_ = m.Nak()
+			return
+		}
+		s.mu.Lock()
+		if s.closed {
+			s.mu.Unlock()
+			<-slots
+			_ = m.Nak()
+			return
+		}
+		s.inflight.Add(1)
+		s.mu.Unlock()
+		go func() {
+			defer s.inflight.Done()
+			defer func() { <-slots }()
+			s.process(ctx, m, out, ackWait, log)
+		}()
+	},
+		jetstream.PullMaxMessages(s.cfg.InFlight),
+		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
+			if !errors.Is(err, jetstream.ErrNoHeartbeat) && !errors.Is(err, nats.ErrConnectionClosed) {
+				log.Warn("consume error", "err", err)
+			}
+		}),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("subscriber: consume %s: %w", topic, err)
+	}
+	s.consumes = append(s.consumes, cc)
+	s.outputs = append(s.outputs, out)
+	return out, nil
+}
+
+func (s *Subscriber) process(ctx context.Context, m jetstream.Msg, out chan<- *message.Message, ackWait time.Duration, log *slog.Logger) {
+	wm := toWatermill(m)
+	mctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancel()
+	wm.SetContext(mctx)
+
+	select {
+	case out <- wm:
+	case <-s.closing:
+		// Not handed over yet: let another instance have it at once.
+		_ = m.Nak()
+		return
+	}
+
+	keepAlive := max(ackWait/3, 100*time.Millisecond)
+	ticker := time.NewTicker(keepAlive)
+	defer ticker.Stop()
+	var deadline <-chan time.Time
+	for {
+		select {
+		case <-wm.Acked():
+			if err := m.Ack(); err != nil {
+				log.Warn("ack failed; the message will be redelivered", "uuid", wm.UUID, "err", err)
+			}
+			return
+		case <-wm.Nacked():
+			delay := s.nakDelay(wm)
+			if err := m.NakWithDelay(delay); err != nil {
+				log.Warn("nak failed; the message will be redelivered after AckWait", "uuid", wm.UUID, "err", err)
+			}
+			return
+		case <-ticker.C:
+			if err := m.InProgress(); err != nil {
+				log.Debug("in-progress failed", "uuid", wm.UUID, "err", err)
+			}
+		case <-s.closing:
+			if deadline == nil {
+				t := time.NewTimer(s.cfg.CloseTimeout)
+				defer t.Stop()
+				deadline = t.C
+			}
+		case <-deadline:
+			// The handler outlived the close timeout: give up on it; the
+			// server redelivers the message after AckWait and the step's
+			// idempotency makes that safe.
+			cancel()
+			return
+		}
+	}
+}
+
+func (s *Subscriber) nakDelay(wm *message.Message) time.Duration {
+	if v := wm.Metadata.Get(MetaNakDelay); v != "" {
+		if d, err := time.ParseDuration(v); err == nil && d >= 0 {
+			return d
+		}
+	}
+	n, _ := strconv.ParseUint(wm.Metadata.Get(MetaDelivered), 10, 64)
+	return s.cfg.NakDelay(n)
+}
+
+func toWatermill(m jetstream.Msg) *message.Message {
+	h := m.Headers()
+	id := h.Get(nats.MsgIdHdr)
+	md, mdErr := m.Metadata()
+	if id == "" && mdErr == nil {
+		id = md.Stream + "-" + strconv.FormatUint(md.Sequence.Stream, 10)
+	}
+	wm := message.NewMessage(id, m.Data())
+	for k, vs := range h {
+		if len(vs) > 0 {
+			wm.Metadata.Set(k, vs[0])
+		}
+	}
+	wm.Metadata.Set(MetaSubject, m.Subject())
+	if mdErr == nil {
+		wm.Metadata.Set(MetaDelivered, strconv.FormatUint(md.NumDelivered, 10))
+		wm.Metadata.Set(MetaStreamSeq, strconv.FormatUint(md.Sequence.Stream, 10))
+		wm.Metadata.Set(MetaPublishedAt, md.Timestamp.UTC().Format(time.RFC3339Nano))
+	}
+	return wm
+}
+
+// Close stops consuming, waits up to CloseTimeout for the messages being
+// handled, and closes the channels Subscribe returned. Messages received
+// but not yet handed to a handler are nacked for immediate redelivery. It is
+// safe to call more than once.
+func (s *Subscriber) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	close(s.closing)
+	consumes := s.consumes
+	s.mu.Unlock()
+
+	// Stop, not Drain: draining waits for the outstanding pull request to
+	// expire (30s). Messages still in the client buffer are few (the
+	// consumer's MaxAckPending bounds them) and are redelivered after
+	// AckWait.
+	for _, cc := range consumes {
+		cc.Stop()
+	}
+	s.inflight.Wait()
+	for _, out := range s.outputs {
+		close(out)
+	}
+	return nil
+}

@@ -340,9 +340,9 @@ func (w *watcher) expect(sc scenario) {
 func (w *watcher) onEvent(m *nats.Msg) {
 	var ev struct {
 		events.Envelope
-		Error  *events.ErrorInfo    `json:"error"`
-		Errors []events.FieldError  `json:"errors"`
-		Result json.RawMessage      `json:"result"`
+		Error   *events.ErrorInfo        `json:"error"`
+		Errors  []events.FieldError      `json:"errors"`
+		Result  json.RawMessage          `json:"result"`
 		Contact *events.ResamaniaContact `json:"contact"`
 	}
 	if err := json.Unmarshal(m.Data, &ev); err != nil {

@@ -121,7 +121,9 @@ func TestRequiredFieldsMissingFails(t *testing.T) {
 
 func TestInvalidCommandsAreRejectedAndServiceGoesOn(t *testing.T) {
 	e := startEnv(t)
-	valid := func(mut func(string) string) []byte { return []byte(mut(string(e.register("reg-x", "acme", "x@example.com", "")))) }
+	valid := func(mut func(string) string) []byte {
+		return []byte(mut(string(e.register("reg-x", "acme", "x@example.com", ""))))
+	}
 	tests := []struct {
 		name       string
 		msgID      string

@@ -32,12 +32,12 @@ type env struct {
 	events *collector
 	dlq    *collector
 
-	account       resamania.SimAccount
-	strict        resamania.SimAccount
-	club, node    string
-	sclub, snode  string
-	cancel        context.CancelFunc
-	runErr        chan error
+	account      resamania.SimAccount
+	strict       resamania.SimAccount
+	club, node   string
+	sclub, snode string
+	cancel       context.CancelFunc
+	runErr       chan error
 }
 
 type envOption func(*config.Config, *resamania.SimConfig)
@@ -188,10 +188,10 @@ type received struct {
 	Data    []byte
 	Event   struct {
 		events.Envelope
-		Error   *events.ErrorInfo         `json:"error"`
-		Errors  []events.FieldError       `json:"errors"`
-		Result  map[string]any            `json:"result"`
-		Contact *events.ResamaniaContact  `json:"contact"`
+		Error   *events.ErrorInfo        `json:"error"`
+		Errors  []events.FieldError      `json:"errors"`
+		Result  map[string]any           `json:"result"`
+		Contact *events.ResamaniaContact `json:"contact"`
 	}
 }
 

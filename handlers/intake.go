@@ -182,7 +182,7 @@ func (in *Intake) reject(ctx context.Context, msg *message.Message, invalid *eve
 // rejectedMessage builds the rejected event of a command. Its id derives
 // from the command message's id, so a redelivered command is rejected once.
 func rejectedMessage(msg *message.Message, invalid *events.InvalidCommandError, now time.Time) (outbox.Message, error) {
-	e := &events.Rejected{Errors: invalid.Errors}
+	e := events.NewRejected(invalid)
 	m, err := eventMessage(e, deterministicID("rejected", msg.UUID), invalid.RegistrationID, invalid.CommandType, now)
 	if m.Key == "" {
 		m.Key = msg.UUID // no usable registrationId: order it on its own

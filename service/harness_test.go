@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"strings"
@@ -32,6 +33,8 @@ type env struct {
 	events *collector
 	dlq    *collector
 
+	cfg          *config.Config
+	log          *slog.Logger
 	account      resamania.SimAccount
 	strict       resamania.SimAccount
 	club, node   string
@@ -40,10 +43,17 @@ type env struct {
 	runErr       chan error
 }
 
-type envOption func(*config.Config, *resamania.SimConfig)
+type envOption func(*env, *config.Config, *resamania.SimConfig)
+
+// withLogs sends the service's logs, JSON at debug level, to w.
+func withLogs(w io.Writer) envOption {
+	return func(e *env, _ *config.Config, _ *resamania.SimConfig) {
+		e.log = slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+}
 
 func withRetryBudget(d time.Duration) envOption {
-	return func(c *config.Config, _ *resamania.SimConfig) {
+	return func(_ *env, c *config.Config, _ *resamania.SimConfig) {
 		c.Processing.Retry.InitialInterval = 10 * time.Millisecond
 		c.Processing.Retry.MaxInterval = 50 * time.Millisecond
 		c.Processing.Retry.MaxElapsedTime = d
@@ -100,18 +110,29 @@ func startEnv(t *testing.T, opts ...envOption) *env {
 	}
 	t.Cleanup(sims.Close)
 	cfg := testConfig(t, sims, sc)
+	e0 := &env{log: testLogger(t)}
 	for _, o := range opts {
-		o(cfg, &sc)
+		o(e0, cfg, &sc)
 	}
-	svc, err := service.New(t.Context(), service.Options{Config: cfg, Logger: testLogger(t)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	e := &env{t: t, svc: svc, sims: sims, account: sc.Accounts[0], strict: sc.Accounts[1], runErr: make(chan error, 1)}
+	e := &env{t: t, sims: sims, cfg: cfg, log: e0.log, account: sc.Accounts[0], strict: sc.Accounts[1]}
 	e.club = resamania.ClubIRI(e.account.ClientToken, e.account.Clubs[0].ID)
 	e.node = resamania.NetworkNodeIRI(e.account.ClientToken, e.account.Clubs[0].NetworkNodeID)
 	e.sclub = resamania.ClubIRI(e.strict.ClientToken, e.strict.Clubs[0].ID)
 	e.snode = resamania.NetworkNodeIRI(e.strict.ClientToken, e.strict.Clubs[0].NetworkNodeID)
+	e.start()
+	return e
+}
+
+// start starts the service on e.cfg and connects a client to it.
+func (e *env) start() {
+	t := e.t
+	t.Helper()
+	svc, err := service.New(t.Context(), service.Options{Config: e.cfg, Logger: e.log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.svc = svc
+	e.runErr = make(chan error, 1)
 	ctx, cancel := context.WithCancel(context.Background())
 	e.cancel = cancel
 	go func() { e.runErr <- svc.Run(ctx) }()
@@ -134,7 +155,15 @@ func startEnv(t *testing.T, opts ...envOption) *env {
 	}
 	e.events = collect(t, e.js, svc.Topology().Events)
 	e.dlq = collect(t, e.js, svc.Topology().DeadLetters)
-	return e
+}
+
+// restart stops the service and starts a new one on the same data
+// directory: the same embedded NATS store and SQLite database.
+func (e *env) restart() {
+	e.t.Helper()
+	e.nc.Close()
+	e.stop()
+	e.start()
 }
 
 func (e *env) stop() {
@@ -143,6 +172,7 @@ func (e *env) stop() {
 	}
 	e.cancel()
 	e.cancel = nil
+	defer e.svc.Close()
 	select {
 	case err := <-e.runErr:
 		if err != nil {
@@ -151,7 +181,6 @@ func (e *env) stop() {
 	case <-time.After(30 * time.Second):
 		e.t.Error("service did not stop in 30s")
 	}
-	e.svc.Close()
 }
 
 // publish publishes a command body on the command subject of cmdType with

@@ -52,6 +52,12 @@ func withLogs(w io.Writer) envOption {
 	}
 }
 
+// withStore runs the service on the store at dsn instead of the embedded
+// SQLite database.
+func withStore(dsn string) envOption {
+	return func(_ *env, c *config.Config, _ *resamania.SimConfig) { c.Store.DSN = dsn }
+}
+
 func withRetryBudget(d time.Duration) envOption {
 	return func(_ *env, c *config.Config, _ *resamania.SimConfig) {
 		c.Processing.Retry.InitialInterval = 10 * time.Millisecond

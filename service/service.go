@@ -275,8 +275,13 @@ func New(ctx context.Context, opts Options) (_ *Service, err error) {
 // for the messages in hand), the forwarder and the admin server.
 func (s *Service) Run(ctx context.Context) error {
 	g, ctx := errgroup.WithContext(ctx)
+	// The forwarder outlives the router by design: handlers finishing
+	// during shutdown commit outbox rows, and the forwarder is still there
+	// to publish them.
+	fwdCtx, stopForwarder := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopForwarder()
 	g.Go(func() error { return s.admin.Run(ctx) })
-	g.Go(func() error { return s.forwarder.Run(ctx) })
+	g.Go(func() error { return s.forwarder.Run(fwdCtx) })
 	g.Go(func() error {
 		// The router gets a context that is never cancelled: it stops on
 		// Close, which closes the subscribers and waits for the messages
@@ -289,7 +294,11 @@ func (s *Service) Run(ctx context.Context) error {
 	})
 	g.Go(func() error {
 		<-ctx.Done()
-		return s.router.Close()
+		err := s.router.Close()
+		// The forwarder publishes what it can of the rows the last
+		// handlers committed before it stops (see outbox.Forwarder.Run).
+		stopForwarder()
+		return err
 	})
 	s.log.Info("registrar running", "admin", s.admin.Addr(), "inFlight", s.cfg.Processing.InFlight)
 	return g.Wait()

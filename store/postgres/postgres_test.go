@@ -2,89 +2,29 @@ package postgres_test
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
-	"net/url"
-	"os"
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/registrar-dev/registrar/store"
 	"github.com/registrar-dev/registrar/store/postgres"
+	"github.com/registrar-dev/registrar/store/postgres/pgtest"
 	"github.com/registrar-dev/registrar/store/storetest"
 )
 
-// dsnEnv names the environment variable that holds the DSN of the
-// PostgreSQL database the tests use; each test works in a schema of its
-// own, dropped at the end.
-const dsnEnv = "REGISTRAR_TEST_POSTGRES_DSN"
+const dsnEnv = pgtest.DSNEnv
 
-// testDSN returns the DSN of the test database, or skips the test.
-func testDSN(tb testing.TB) string {
-	tb.Helper()
-	dsn := os.Getenv(dsnEnv)
-	if dsn == "" {
-		tb.Skip(dsnEnv + " not set: PostgreSQL store suite skipped")
-	}
-	return dsn
-}
+func testDSN(tb testing.TB) string { tb.Helper(); return pgtest.DSN(tb) }
 
-// withParam returns dsn with the parameter key=value added, in the URL or
-// key=value form.
 func withParam(tb testing.TB, dsn, key, value string) string {
 	tb.Helper()
-	if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
-		u, err := url.Parse(dsn)
-		if err != nil {
-			tb.Fatalf("parse %s: %v", dsnEnv, err)
-		}
-		q := u.Query()
-		q.Set(key, value)
-		u.RawQuery = q.Encode()
-		return u.String()
-	}
-	return dsn + " " + key + "=" + value
+	return pgtest.WithParam(tb, dsn, key, value)
 }
 
-// freshSchema creates an empty schema, dropped when the test ends, and
-// returns dsn with search_path set to it.
-func freshSchema(tb testing.TB, dsn string) string {
-	tb.Helper()
-	ctx := tb.Context()
-	conn, err := pgx.Connect(ctx, dsn)
-	if err != nil {
-		tb.Fatalf("connect: %v", err)
-	}
-	defer conn.Close(ctx)
-	b := make([]byte, 8)
-	if _, err := rand.Read(b); err != nil {
-		tb.Fatal(err)
-	}
-	schema := "registrar_test_" + hex.EncodeToString(b)
-	if _, err := conn.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
-		tb.Fatalf("create schema: %v", err)
-	}
-	tb.Cleanup(func() {
-		// t.Context is done by now.
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		conn, err := pgx.Connect(ctx, dsn)
-		if err != nil {
-			tb.Errorf("drop schema %s: %v", schema, err)
-			return
-		}
-		defer conn.Close(ctx)
-		if _, err := conn.Exec(ctx, "DROP SCHEMA "+schema+" CASCADE"); err != nil {
-			tb.Errorf("drop schema %s: %v", schema, err)
-		}
-	})
-	return withParam(tb, dsn, "search_path", schema)
-}
+func freshSchema(tb testing.TB, dsn string) string { tb.Helper(); return pgtest.FreshSchema(tb, dsn) }
 
 // openFresh opens a store on a fresh schema.
 func openFresh(tb testing.TB) *postgres.Store {

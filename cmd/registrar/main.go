@@ -32,17 +32,25 @@ Run 'registrar COMMAND --help' for a command's flags.
 `
 
 func main() {
-	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 }
 
-func run(args []string, stdout, stderr io.Writer) int {
+// run runs the command named by args[0] until it ends or the process gets
+// SIGINT or SIGTERM, and returns the exit code.
+func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	return runContext(ctx, args, stdin, stdout, stderr)
+}
+
+// runContext is run with the context that stops long-running commands
+// (serve, vendorsim) given by the caller: tests cancel it instead of
+// sending a signal. Exit codes: 0 success (and --help), 1 failure, 2 usage.
+func runContext(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
 		return 2
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-
 	var err error
 	switch args[0] {
 	case "demo":
@@ -50,7 +58,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case "serve":
 		err = runServe(ctx, args[1:], stderr)
 	case "publish":
-		err = runPublish(ctx, args[1:], os.Stdin, stdout, stderr)
+		err = runPublish(ctx, args[1:], stdin, stdout, stderr)
 	case "vendorsim":
 		err = runVendorSim(ctx, args[1:], stdout, stderr)
 	case "help", "-h", "--help":
@@ -74,6 +82,17 @@ func run(args []string, stdout, stderr io.Writer) int {
 }
 
 var errUsage = errors.New("usage")
+
+// parseFlags parses a command's flags. A malformed or unknown flag is a
+// usage error (exit 2; the flag set has printed the problem and the
+// flags); --help is flag.ErrHelp (exit 0).
+func parseFlags(fs *flag.FlagSet, args []string) error {
+	err := fs.Parse(args)
+	if err != nil && !errors.Is(err, flag.ErrHelp) {
+		return fmt.Errorf("%w: %w", errUsage, err)
+	}
+	return err
+}
 
 func newLogger(w io.Writer, format, level string) *slog.Logger {
 	var lv slog.Level

@@ -27,7 +27,7 @@ func runPublish(ctx context.Context, args []string, stdin io.Reader, stdout, std
 		fmt.Fprintln(stderr, "usage: registrar publish --subject SUBJECT [--nats URL] [--msg-id ID] FILE|-")
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if *subject == "" || fs.NArg() != 1 {

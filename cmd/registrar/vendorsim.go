@@ -14,7 +14,7 @@ func runVendorSim(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	fs := flag.NewFlagSet("vendorsim", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	resa := fs.String("resamania", "127.0.0.1:8081", "Resamania simulator listen address")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	simCfg := resamania.DefaultSimConfig()

@@ -53,7 +53,7 @@ func Start(cfg Config) (*Set, error) {
 		s.Close()
 		return nil, fmt.Errorf("resamania simulator: %w", err)
 	}
-	s.ResamaniaURL = "http://" + addr + ResamaniaEnv
+	s.ResamaniaURL = "http://" + reachable(addr) + ResamaniaEnv
 	return s, nil
 }
 
@@ -73,6 +73,19 @@ func (s *Set) serve(listen string, h http.Handler) (string, error) {
 		}
 	}()
 	return ln.Addr().String(), nil
+}
+
+// reachable turns a listener's address into one a client on this host can
+// dial: an unspecified host (0.0.0.0, ::) becomes 127.0.0.1.
+func reachable(addr string) string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return addr
+	}
+	if ip := net.ParseIP(host); ip != nil && ip.IsUnspecified() {
+		host = "127.0.0.1"
+	}
+	return net.JoinHostPort(host, port)
 }
 
 // Close stops the simulators' listeners.

@@ -28,7 +28,7 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	log := newLogger(stderr, cfg.Log.Format, cfg.Log.Level)
 
-	svc, err := service.New(ctx, service.Options{Config: cfg, Logger: log, FaultHook: faultHook(os.Getenv("REGISTRAR_FAULT_KILL_AT"))})
+	svc, err := service.New(ctx, service.Options{Config: cfg, Logger: log, FaultHook: faultHook(os.Getenv("REGISTRAR_FAULT_KILL_AT"), stderr)})
 	if err != nil {
 		return err
 	}
@@ -41,13 +41,13 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 // outbox.FaultAfterPublish) of the first round that forwards an event: the
 // crash drills use it to stop the process exactly between the store commit
 // and the publish, or between the publish and the outbox clean-up.
-func faultHook(point string) func(string, []outbox.Record) {
+func faultHook(point string, stderr io.Writer) func(string, []outbox.Record) {
 	switch point {
 	case "":
 		return nil
 	case outbox.FaultBeforePublish, outbox.FaultAfterPublish:
 	default:
-		fmt.Fprintf(os.Stderr, "REGISTRAR_FAULT_KILL_AT=%q is not a fault point; ignored\n", point)
+		fmt.Fprintf(stderr, "REGISTRAR_FAULT_KILL_AT=%q is not a fault point; ignored\n", point)
 		return nil
 	}
 	return service.KillAt(point)

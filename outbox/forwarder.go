@@ -161,8 +161,10 @@ func (f *Forwarder) Notify() {
 	}
 }
 
-// Run forwards until ctx is done. It returns nil on cancellation; store and
-// NATS errors are logged and retried, never returned.
+// Run forwards until ctx is done; a leader then publishes what is pending
+// (for at most 5 seconds) and releases its lease. It returns nil on
+// cancellation; store and NATS errors are logged and retried, never
+// returned.
 func (f *Forwarder) Run(ctx context.Context) error {
 	log := f.cfg.Logger
 	leader := f.cfg.Leaser == nil
@@ -181,6 +183,9 @@ func (f *Forwarder) Run(ctx context.Context) error {
 	for {
 		select {
 		case <-ctx.Done():
+			if leader {
+				f.flush(ctx)
+			}
 			return nil
 		case <-timer.C:
 		case <-f.notify:
@@ -221,6 +226,27 @@ func (f *Forwarder) Run(ctx context.Context) error {
 			}
 		}
 		resetTimer(timer, wait)
+	}
+}
+
+// flushTimeout bounds the last rounds a stopping leader runs.
+const flushTimeout = 5 * time.Second
+
+// flush publishes what is pending when Run stops, for at most flushTimeout:
+// the rows the last handlers committed during shutdown go out now instead
+// of at the next start.
+func (f *Forwarder) flush(ctx context.Context) {
+	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), flushTimeout)
+	defer cancel()
+	for {
+		n, err := f.Round(fctx)
+		if err != nil {
+			f.cfg.Logger.Warn("outbox: final round before stopping failed; the rows go out at the next start", "err", err)
+			return
+		}
+		if n < f.cfg.BatchSize {
+			return
+		}
 	}
 }
 
@@ -285,25 +311,21 @@ func (f *Forwarder) Round(ctx context.Context) (int, error) {
 		if len(futures) == 0 {
 			break
 		}
-		timeout := time.NewTimer(f.cfg.PublishTimeout)
+		wctx, cancel := context.WithTimeout(ctx, f.cfg.PublishTimeout)
 		for _, p := range futures {
-			select {
-			case <-p.future.Ok():
+			err := waitAck(wctx, p.future, f.cfg.PublishTimeout)
+			switch {
+			case err == nil:
 				sent = append(sent, p.seq)
-			case err := <-p.future.Err():
+			case ctx.Err() != nil:
+				cancel()
+				return len(recs), ctx.Err()
+			default:
 				held[p.key] = true
 				firstErr = cmpErr(firstErr, fmt.Errorf("publish %s: %w", p.future.Msg().Subject, err))
-			case <-timeout.C:
-				held[p.key] = true
-				firstErr = cmpErr(firstErr, fmt.Errorf("publish %s: no acknowledgement in %s", p.future.Msg().Subject, f.cfg.PublishTimeout))
-				// The timer fired once: later futures get no more time.
-				timeout.Reset(0)
-			case <-ctx.Done():
-				timeout.Stop()
-				return len(recs), ctx.Err()
 			}
 		}
-		timeout.Stop()
+		cancel()
 	}
 	if failed := len(recs) - len(sent); failed > 0 {
 		f.failures.Add(float64(failed))
@@ -321,6 +343,29 @@ func (f *Forwarder) Round(ctx context.Context) (int, error) {
 		f.rounds.Observe(float64(len(sent)))
 	}
 	return len(recs), firstErr
+}
+
+// waitAck waits for the server's answer to one publish until ctx ends (the
+// wave's timeout: once it has passed, later futures get no more time). An
+// answer that is there when ctx has ended still counts (a select that finds
+// both ready picks one at random), so one slow acknowledgement does not
+// fail the other keys' records of its wave.
+func waitAck(ctx context.Context, fut jetstream.PubAckFuture, timeout time.Duration) error {
+	select {
+	case <-fut.Ok():
+		return nil
+	case err := <-fut.Err():
+		return err
+	case <-ctx.Done():
+	}
+	select {
+	case <-fut.Ok():
+		return nil
+	case err := <-fut.Err():
+		return err
+	default:
+		return fmt.Errorf("no acknowledgement in %s", timeout)
+	}
 }
 
 func cmpErr(first, err error) error {

@@ -284,9 +284,9 @@ func (s *Service) Run(ctx context.Context) error {
 	g.Go(func() error { return s.forwarder.Run(fwdCtx) })
 	g.Go(func() error {
 		// The router gets a context that is never cancelled: it stops on
-		// Close, which closes the subscribers and waits for the messages
-		// in hand. (On a cancelled context Watermill skips closing the
-		// subscribers and waits out its CloseTimeout.)
+		// Close, which closes the subscribers and waits up to its
+		// CloseTimeout for the messages in hand, so a shutdown lets the
+		// handlers finish and commit instead of abandoning them.
 		if err := s.router.Run(context.WithoutCancel(ctx)); err != nil {
 			return fmt.Errorf("router: %w", err)
 		}

@@ -90,15 +90,26 @@ func DefaultNakDelay(delivered uint64) time.Duration {
 // is acknowledged on the server when the handler acks it (Ack), redelivered
 // after NakDelay when the handler nacks it, and kept alive with InProgress
 // while the handler runs longer than a third of the consumer's AckWait.
+//
+// A subscription stops, as Close stops them all, when the context given to
+// Subscribe ends (Watermill's contract: the router relies on it when the
+// context given to Router.Run is cancelled).
 type Subscriber struct {
 	cfg SubscriberConfig
 
-	mu       sync.Mutex
-	closed   bool
-	closing  chan struct{}
-	consumes []jetstream.ConsumeContext
-	outputs  []chan *message.Message
+	mu     sync.Mutex
+	closed bool
+	subs   []*subscription
+}
+
+// subscription is one Subscribe call: one consumer, one output channel.
+type subscription struct {
+	cc       jetstream.ConsumeContext
+	out      chan *message.Message
+	closing  chan struct{} // closed when the subscription stops
+	stopped  bool          // guarded by Subscriber.mu
 	inflight sync.WaitGroup
+	done     chan struct{} // closed once out is closed
 }
 
 // NewSubscriber returns a Subscriber; it does no I/O.
@@ -107,7 +118,7 @@ func NewSubscriber(cfg SubscriberConfig) (*Subscriber, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	return &Subscriber{cfg: cfg, closing: make(chan struct{})}, nil
+	return &Subscriber{cfg: cfg}, nil
 }
 
 // Subscribe starts consuming from the durable consumer named topic.
@@ -127,30 +138,34 @@ func (s *Subscriber) Subscribe(ctx context.Context, topic string) (<-chan *messa
 		s.cfg.Logger.Warn("consumer MaxAckPending differs from the subscriber's in-flight bound",
 			"consumer", topic, "maxAckPending", info.Config.MaxAckPending, "inFlight", s.cfg.InFlight)
 	}
-	out := make(chan *message.Message)
+	sub := &subscription{
+		out:     make(chan *message.Message),
+		closing: make(chan struct{}),
+		done:    make(chan struct{}),
+	}
 	slots := make(chan struct{}, s.cfg.InFlight)
 	log := s.cfg.Logger.With("consumer", topic)
 
 	cc, err := cons.Consume(func(m jetstream.Msg) {
 		select {
 		case slots <- struct{}{}:
-		case <-s.closing:
+		case <-sub.closing:
 			_ = m.Nak()
 			return
 		}
 		s.mu.Lock()
-		if s.closed {
+		if sub.stopped {
 			s.mu.Unlock()
 			<-slots
 			_ = m.Nak()
 			return
 		}
-		s.inflight.Add(1)
+		sub.inflight.Add(1)
 		s.mu.Unlock()
 		go func() {
-			defer s.inflight.Done()
+			defer sub.inflight.Done()
 			defer func() { <-slots }()
-			s.process(ctx, m, out, ackWait, log)
+			s.process(ctx, m, sub, ackWait, log)
 		}()
 	},
 		jetstream.PullMaxMessages(s.cfg.InFlight),
@@ -163,20 +178,28 @@ func (s *Subscriber) Subscribe(ctx context.Context, topic string) (<-chan *messa
 	if err != nil {
 		return nil, fmt.Errorf("subscriber: consume %s: %w", topic, err)
 	}
-	s.consumes = append(s.consumes, cc)
-	s.outputs = append(s.outputs, out)
-	return out, nil
+	sub.cc = cc
+	s.subs = append(s.subs, sub)
+	go func() {
+		select {
+		case <-ctx.Done():
+			s.stop(sub)
+			s.wait(sub)
+		case <-sub.closing:
+		}
+	}()
+	return sub.out, nil
 }
 
-func (s *Subscriber) process(ctx context.Context, m jetstream.Msg, out chan<- *message.Message, ackWait time.Duration, log *slog.Logger) {
+func (s *Subscriber) process(ctx context.Context, m jetstream.Msg, sub *subscription, ackWait time.Duration, log *slog.Logger) {
 	wm := toWatermill(m)
 	mctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancel()
 	wm.SetContext(mctx)
 
 	select {
-	case out <- wm:
-	case <-s.closing:
+	case sub.out <- wm:
+	case <-sub.closing:
 		// Not handed over yet: let another instance have it at once.
 		_ = m.Nak()
 		return
@@ -185,6 +208,7 @@ func (s *Subscriber) process(ctx context.Context, m jetstream.Msg, out chan<- *m
 	keepAlive := max(ackWait/3, 100*time.Millisecond)
 	ticker := time.NewTicker(keepAlive)
 	defer ticker.Stop()
+	closing := sub.closing // nil once seen: a closed channel is always ready
 	var deadline <-chan time.Time
 	for {
 		select {
@@ -203,12 +227,11 @@ func (s *Subscriber) process(ctx context.Context, m jetstream.Msg, out chan<- *m
 			if err := m.InProgress(); err != nil {
 				log.Debug("in-progress failed", "uuid", wm.UUID, "err", err)
 			}
-		case <-s.closing:
-			if deadline == nil {
-				t := time.NewTimer(s.cfg.CloseTimeout)
-				defer t.Stop()
-				deadline = t.C
-			}
+		case <-closing:
+			closing = nil
+			t := time.NewTimer(s.cfg.CloseTimeout)
+			defer t.Stop()
+			deadline = t.C
 		case <-deadline:
 			// The handler outlived the close timeout: give up on it; the
 			// server redelivers the message after AckWait and the step's
@@ -262,20 +285,47 @@ func (s *Subscriber) Close() error {
 		return nil
 	}
 	s.closed = true
-	close(s.closing)
-	consumes := s.consumes
+	subs := s.subs
 	s.mu.Unlock()
 
+	// Signal every subscription first, so that their handlers share one
+	// CloseTimeout, then wait for them.
+	for _, sub := range subs {
+		s.stop(sub)
+	}
+	for _, sub := range subs {
+		s.wait(sub)
+	}
+	return nil
+}
+
+// stop stops a subscription's consuming and tells its messages to finish.
+func (s *Subscriber) stop(sub *subscription) {
+	s.mu.Lock()
+	if sub.stopped {
+		s.mu.Unlock()
+		return
+	}
+	sub.stopped = true
+	close(sub.closing)
+	s.mu.Unlock()
 	// Stop, not Drain: draining waits for the outstanding pull request to
 	// expire (30s). Messages still in the client buffer are few (the
 	// consumer's MaxAckPending bounds them) and are redelivered after
 	// AckWait.
-	for _, cc := range consumes {
-		cc.Stop()
+	sub.cc.Stop()
+}
+
+// wait waits for a stopped subscription's messages and closes its output
+// channel; callers racing to do so all return once it is closed.
+func (s *Subscriber) wait(sub *subscription) {
+	sub.inflight.Wait()
+	s.mu.Lock()
+	select {
+	case <-sub.done:
+	default:
+		close(sub.out)
+		close(sub.done)
 	}
-	s.inflight.Wait()
-	for _, out := range s.outputs {
-		close(out)
-	}
-	return nil
+	s.mu.Unlock()
 }

@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"context"
+	"fmt"
 
 	"github.com/registrar-dev/registrar/events"
 	"github.com/registrar-dev/registrar/vendors/resamania"
@@ -21,6 +22,20 @@ type ResamaniaAPI interface {
 
 // ResamaniaClients returns the client of a tenant's Resamania account.
 type ResamaniaClients func(tenant string) (ResamaniaAPI, error)
+
+// registerCommand reads the flow's register command and the client of its
+// tenant's Resamania account.
+func registerCommand(r *Run, clients ResamaniaClients) (*events.ResamaniaRegister, ResamaniaAPI, error) {
+	var cmd events.ResamaniaRegister
+	if err := r.Command(&cmd); err != nil {
+		return nil, nil, err
+	}
+	api, err := clients(r.Flow.Tenant)
+	if err != nil {
+		return nil, nil, fmt.Errorf("resamania client of tenant %s: %w", r.Flow.Tenant, err)
+	}
+	return &cmd, api, nil
+}
 
 // resamaniaScope is the club a register command works in.
 func resamaniaScope(cmd *events.ResamaniaRegister) resamania.Scope {

@@ -3,7 +3,6 @@ package handlers
 import (
 	"context"
 	"errors"
-	"fmt"
 
 	"github.com/registrar-dev/registrar/events"
 	"github.com/registrar-dev/registrar/vendors"
@@ -27,16 +26,12 @@ func NewResamaniaCreate(clients ResamaniaClients) *ResamaniaCreate {
 func (h *ResamaniaCreate) Step() Step { return Step{Name: StepResamaniaCreate, Run: h.run} }
 
 func (h *ResamaniaCreate) run(ctx context.Context, r *Run) (Transition, error) {
-	var cmd events.ResamaniaRegister
-	if err := r.Command(&cmd); err != nil {
+	cmd, api, err := registerCommand(r, h.clients)
+	if err != nil {
 		return Transition{}, err
 	}
-	api, err := h.clients(r.Flow.Tenant)
-	if err != nil {
-		return Transition{}, fmt.Errorf("resamania client of tenant %s: %w", r.Flow.Tenant, err)
-	}
-	scope := resamaniaScope(&cmd)
-	created, err := api.CreateContact(ctx, scope, newResamaniaContact(&cmd))
+	scope := resamaniaScope(cmd)
+	created, err := api.CreateContact(ctx, scope, newResamaniaContact(cmd))
 	switch {
 	case err == nil:
 		return Transition{

@@ -2,9 +2,6 @@ package handlers
 
 import (
 	"context"
-	"fmt"
-
-	"github.com/registrar-dev/registrar/events"
 )
 
 // ResamaniaLookup is the step that looks the person up by e-mail in the
@@ -23,15 +20,11 @@ func NewResamaniaLookup(clients ResamaniaClients) *ResamaniaLookup {
 func (h *ResamaniaLookup) Step() Step { return Step{Name: StepResamaniaLookup, Run: h.run} }
 
 func (h *ResamaniaLookup) run(ctx context.Context, r *Run) (Transition, error) {
-	var cmd events.ResamaniaRegister
-	if err := r.Command(&cmd); err != nil {
+	cmd, api, err := registerCommand(r, h.clients)
+	if err != nil {
 		return Transition{}, err
 	}
-	api, err := h.clients(r.Flow.Tenant)
-	if err != nil {
-		return Transition{}, fmt.Errorf("resamania client of tenant %s: %w", r.Flow.Tenant, err)
-	}
-	contacts, err := api.FindContactsByEmail(ctx, resamaniaScope(&cmd), cmd.Contact.Email)
+	contacts, err := api.FindContactsByEmail(ctx, resamaniaScope(cmd), cmd.Contact.Email)
 	if err != nil {
 		return Transition{}, err
 	}

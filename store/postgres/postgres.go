@@ -39,7 +39,6 @@ package postgres
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/url"
@@ -250,7 +249,7 @@ func (s *Store) PendingOutbox(ctx context.Context, limit int) ([]outbox.Record, 
 		if err := rows.Scan(&r.Seq, &r.ID, &r.Subject, &r.Key, &headers, &r.Payload, &r.CreatedAt); err != nil {
 			return nil, fmt.Errorf("postgres: pending outbox: %w", err)
 		}
-		if r.Headers, err = decodeHeaders(headers); err != nil {
+		if r.Headers, err = outbox.DecodeHeaders(headers); err != nil {
 			return nil, fmt.Errorf("postgres: pending outbox: seq %d: %w", r.Seq, err)
 		}
 		r.CreatedAt = r.CreatedAt.UTC()
@@ -351,26 +350,3 @@ func scanFlow(row pgx.Row) (store.Flow, error) {
 	return f, nil
 }
 
-// encodeHeaders turns message headers into the JSON text stored.
-func encodeHeaders(h map[string]string) (string, error) {
-	if len(h) == 0 {
-		return "{}", nil
-	}
-	b, err := json.Marshal(h)
-	if err != nil {
-		return "", err
-	}
-	return string(b), nil
-}
-
-// decodeHeaders reads stored headers; none gives a nil map.
-func decodeHeaders(s string) (map[string]string, error) {
-	var h map[string]string
-	if err := json.Unmarshal([]byte(s), &h); err != nil {
-		return nil, fmt.Errorf("headers: %w", err)
-	}
-	if len(h) == 0 {
-		return nil, nil
-	}
-	return h, nil
-}

@@ -140,7 +140,7 @@ func (t *tx) Enqueue(ctx context.Context, msgs ...outbox.Message) error {
 		payloadCol = make([][]byte, len(msgs))
 	)
 	for i, m := range msgs {
-		headers, err := encodeHeaders(m.Headers)
+		headers, err := outbox.EncodeHeaders(m.Headers)
 		if err != nil {
 			return t.check(fmt.Errorf("postgres: enqueue %q: %w", m.ID, err))
 		}

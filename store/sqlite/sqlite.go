@@ -291,7 +291,7 @@ func (s *Store) PendingOutbox(ctx context.Context, limit int) ([]outbox.Record, 
 		if err := rows.Scan(&r.Seq, &r.ID, &r.Subject, &r.Key, &headers, &r.Payload, &created); err != nil {
 			return nil, fmt.Errorf("sqlite: pending outbox: %w", err)
 		}
-		if r.Headers, err = decodeHeaders(headers); err != nil {
+		if r.Headers, err = outbox.DecodeHeaders(headers); err != nil {
 			return nil, fmt.Errorf("sqlite: pending outbox: seq %d: %w", r.Seq, err)
 		}
 		r.CreatedAt = fromMicro(created)
@@ -412,26 +412,3 @@ func scanFlow(row interface{ Scan(dest ...any) error }) (store.Flow, error) {
 // fromMicro turns stored microseconds since the Unix epoch into a UTC time.
 func fromMicro(us int64) time.Time { return time.UnixMicro(us).UTC() }
 
-// encodeHeaders turns message headers into the JSON text stored.
-func encodeHeaders(h map[string]string) (string, error) {
-	if len(h) == 0 {
-		return "{}", nil
-	}
-	b, err := json.Marshal(h)
-	if err != nil {
-		return "", err
-	}
-	return string(b), nil
-}
-
-// decodeHeaders reads stored headers; none gives a nil map.
-func decodeHeaders(s string) (map[string]string, error) {
-	var h map[string]string
-	if err := json.Unmarshal([]byte(s), &h); err != nil {
-		return nil, fmt.Errorf("headers: %w", err)
-	}
-	if len(h) == 0 {
-		return nil, nil
-	}
-	return h, nil
-}

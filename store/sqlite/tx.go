@@ -133,7 +133,7 @@ func (t *tx) Enqueue(ctx context.Context, msgs ...outbox.Message) error {
 	for _, m := range msgs {
 		// On a failure other than a duplicate ID, what this call added
 		// stays: the transaction is spoiled and will not commit.
-		headers, err := encodeHeaders(m.Headers)
+		headers, err := outbox.EncodeHeaders(m.Headers)
 		if err != nil {
 			return t.check(fmt.Errorf("sqlite: enqueue %q: %w", m.ID, err))
 		}

@@ -163,6 +163,16 @@ type Processing struct {
 	Retry Retry `yaml:"retry"`
 	// VendorTimeout bounds each HTTP request to a vendor; default 10s.
 	VendorTimeout time.Duration `yaml:"vendorTimeout"`
+	// OTP bounds the one-time codes flows wait for.
+	OTP OTP `yaml:"otp"`
+}
+
+// OTP bounds the one-time codes flows wait for.
+type OTP struct {
+	TTL            time.Duration `yaml:"ttl"`            // how long a code is waited for; default 10m
+	Attempts       int           `yaml:"attempts"`       // wrong codes allowed per code sent; default 3
+	MaxResends     int           `yaml:"maxResends"`     // new codes per flow; default 3
+	ResendInterval time.Duration `yaml:"resendInterval"` // between two codes; default 30s
 }
 
 // Retry is an exponential backoff.
@@ -209,6 +219,16 @@ type Resamania struct {
 	ClientID     string        `yaml:"clientId"`
 	ClientSecret secret.String `yaml:"clientSecret"`
 	APIKey       secret.String `yaml:"apiKey"` // the X-Gravitee-Api-Key header
+	// RateLimit is the client-side limit per API key, so the service never
+	// provokes the gateway's 429s itself.
+	RateLimit RateLimit `yaml:"rateLimit"`
+}
+
+// RateLimit is a client-side request budget. Zero values take the
+// vendor's documented guideline; a negative value turns that limit off.
+type RateLimit struct {
+	PerMinute   int `yaml:"perMinute"`   // requests per minute; Resamania's guideline: 1000
+	SpikeArrest int `yaml:"spikeArrest"` // requests per 100 ms; Resamania's example: 30
 }
 
 // Marta is a MARTA (KeyX) Customer API account. Every field is required.
@@ -265,6 +285,7 @@ func defaults() *Config {
 				MaxElapsedTime:  30 * time.Second,
 			},
 			VendorTimeout: 10 * time.Second,
+			OTP:           OTP{TTL: 10 * time.Minute, Attempts: 3, MaxResends: 3, ResendInterval: 30 * time.Second},
 		},
 		Log: Log{Level: "info", Format: "json"},
 	}

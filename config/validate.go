@@ -50,6 +50,14 @@ func (c *Config) Validate() error {
 	v.positive("processing.retry.initialInterval", p.Retry.InitialInterval)
 	v.positive("processing.retry.maxElapsedTime", p.Retry.MaxElapsedTime)
 	v.positive("processing.vendorTimeout", p.VendorTimeout)
+	v.positive("processing.otp.ttl", p.OTP.TTL)
+	v.positive("processing.otp.resendInterval", p.OTP.ResendInterval)
+	if p.OTP.Attempts < 1 {
+		v.fail("processing.otp.attempts", "must be at least 1")
+	}
+	if p.OTP.MaxResends < 1 {
+		v.fail("processing.otp.maxResends", "must be at least 1")
+	}
 	if p.Retry.MaxInterval < p.Retry.InitialInterval {
 		v.fail("processing.retry.maxInterval", "must be at least processing.retry.initialInterval (%s)", p.Retry.InitialInterval)
 	}

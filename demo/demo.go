@@ -168,7 +168,7 @@ func Run(ctx context.Context, opts Options) (Result, error) {
 		return Result{}, err
 	}
 
-	w := newWatcher(opts.Out)
+	w := newWatcher(opts.Out, &driver{ctx: ctx, js: js, sims: sims})
 	sub, err := nc.Subscribe(events.EventSubjectPrefix+">", w.onEvent)
 	if err != nil {
 		return Result{}, err
@@ -189,9 +189,34 @@ func Run(ctx context.Context, opts Options) (Result, error) {
 		State: resamania.StateProspect, ClubID: club,
 	})
 
+	// Prospects of the Lyon club who register in Paris: the network
+	// search finds them there. (Justine, of the simulator's defaults, is
+	// transferred.)
+	lyon := resamania.ClubIRI(acct.ClientToken, acct.Clubs[1].ID)
+	seeded := map[string]string{} // given name → contact IRI
+	for _, p := range []struct{ email, given, mobile string }{
+		{"leo.martin@example.com", "Léo", "+33611112222"},
+		{"mia.bernard@example.com", "Mia", "+33633334444"},
+		{"noa.petit@example.com", "Noa", "+33655556666"},
+		{"eva.roux@example.com", "Eva", "+33677778888"},
+		{"tom.leroy@example.com", "Tom", "+33699990000"},
+	} {
+		c := sims.Resamania.AddContact(acct.ClientToken, resamania.Contact{Email: p.email, GivenName: p.given, FamilyName: "Prospect",
+			BirthDate: "1993-05-17", State: resamania.StateProspect, ClubID: lyon, Mobile: p.mobile})
+		seeded[p.given] = c.ID
+	}
+	// Tom's temporary contact in Paris, made by a front desk: a
+	// resamania.migrate command moves his Lyon data into it.
+	seeded["Tom temp"] = sims.Resamania.AddContact(acct.ClientToken, resamania.Contact{Email: "tom.leroy@example.com", GivenName: "Tom",
+		FamilyName: "Temp", BirthDate: "1993-05-17", State: resamania.StateTemp, ClubID: club}).ID
+	// Mia's cart, made in Lyon: after the migration it shows her Paris contact.
+	sims.Resamania.AddSale(acct.ClientToken, resamania.SimSale{ID: 33, ContactID: seeded["Mia"]})
+
 	fmt.Fprintf(opts.Out, "registrar demo: NATS %s, admin http://%s, Resamania simulator %s\n\n", svc.NATSURL(), svc.AdminAddr(), sims.ResamaniaURL)
 
-	scenarios := scenarios(club, node, strictClub, strictNode)
+	lyonNode := resamania.NetworkNodeIRI(acct.ClientToken, acct.Clubs[1].NetworkNodeID)
+	scenarios := scenarios(club, node, lyon, lyonNode, strictClub, strictNode)
+	scenarios = append(scenarios, standalone(club, node, lyon, seeded)...)
 	want := 0
 	for _, sc := range scenarios {
 		want += sc.creates
@@ -243,6 +268,45 @@ type scenario struct {
 	want    string
 	creates int // contacts it should create at the simulator
 	before  func(*simulators.Set)
+	// react, if set, is called with each event of the scenario, as a
+	// person (or upstream) would react: submit a code, cancel.
+	react func(d *driver, eventType string)
+}
+
+// driver publishes the commands a person's answers become.
+type driver struct {
+	ctx  context.Context
+	js   jetstream.JetStream
+	sims *simulators.Set
+	n    int
+	mu   sync.Mutex
+}
+
+func (d *driver) publish(cmdType, body string) {
+	d.mu.Lock()
+	d.n++
+	id := fmt.Sprintf("demo-steer-%d", d.n)
+	d.mu.Unlock()
+	m := nats.NewMsg(events.CommandSubject(cmdType))
+	m.Data = []byte(body)
+	m.Header.Set(nats.MsgIdHdr, id)
+	_, _ = d.js.PublishMsg(d.ctx, m)
+}
+
+// submit sends a code for the registration.
+func (d *driver) submit(id, code string) {
+	d.publish(events.CmdOTPSubmit, fmt.Sprintf(`{"registrationId":%q,"code":%q}`, id, code))
+}
+
+// textedCode is the last code the Resamania simulator texted to phone.
+func (d *driver) textedCode(phone string) string {
+	sms := d.sims.Resamania.SMS()
+	for i := len(sms) - 1; i >= 0; i-- {
+		if sms[i].To == phone {
+			return sms[i].Code
+		}
+	}
+	return ""
 }
 
 func (s scenario) msgID() string { return "demo-" + strings.ReplaceAll(s.name, " ", "-") }
@@ -271,7 +335,7 @@ func register(id, tenant, club, node, email, extra string) string {
 		id, tenant, club, node, email, extra)
 }
 
-func scenarios(club, node, strictClub, strictNode string) []scenario {
+func scenarios(club, node, lyon, lyonNode, strictClub, strictNode string) []scenario {
 	regSubject := events.CommandSubject(events.CmdResamaniaRegister)
 	big := fmt.Sprintf(`{"registrationId":"demo-oversized","tenant":"acme","padding":%q}`, strings.Repeat("x", 70<<10))
 	return []scenario{
@@ -305,8 +369,56 @@ func scenarios(club, node, strictClub, strictNode string) []scenario {
 			body: register("demo-transient", tenantClub, club, node, "katherine.johnson@example.com", ""),
 			want: "completed", creates: 1,
 			before: func(s *simulators.Set) { s.Resamania.Faults().FailNext(3, 503) }},
+		{name: "prospect elsewhere: transfer, wrong code then right", phase: 1, subject: regSubject, key: "demo-transfer",
+			body: register("demo-transfer", tenantClub, club, node, "justine.doe@example.com", ""), want: "completed",
+			react: func(d *driver, typ string) {
+				switch typ {
+				case "otp.requested":
+					d.submit("demo-transfer", "000000") // a typo
+				case "otp.rejected":
+					d.submit("demo-transfer", d.textedCode("+33612341615")) // read from the phone
+				}
+			}},
+		{name: "prospect elsewhere: transfer cancelled", phase: 1, subject: regSubject, key: "demo-cancel",
+			body: register("demo-cancel", tenantClub, club, node, "leo.martin@example.com", ""), want: "failed:" + events.CodeCancelled,
+			react: func(d *driver, typ string) {
+				if typ == "otp.requested" {
+					d.publish(events.CmdCancel, `{"registrationId":"demo-cancel","reason":"the person left the page"}`)
+				}
+			}},
+		{name: "prospect elsewhere: migrate, sale 33", phase: 1, subject: regSubject, key: "demo-migrate",
+			body: strings.Replace(register("demo-migrate", tenantClub, club, node, "mia.bernard@example.com", ""),
+				`"contact":`, `"onProspectElsewhere":"migrate","saleId":"33","contact":`, 1),
+			want: "completed", creates: 1},
+		{name: "prospect elsewhere: reject", phase: 1, subject: regSubject, key: "demo-reject",
+			body: strings.Replace(register("demo-reject", tenantClub, club, node, "noa.petit@example.com", ""),
+				`"contact":`, `"onProspectElsewhere":"reject","contact":`, 1),
+			want: "failed:" + events.CodeProspectElsewhere},
+		{name: "client of another club", phase: 1, subject: regSubject, key: "demo-client",
+			body: register("demo-client", tenantClub, lyon, lyonNode, "john+test@example.com", ""),
+			want: "failed:" + events.CodeContactNotTransferable},
 		{name: "valid after rejections", phase: 2, subject: regSubject, key: "demo-after",
 			body: register("demo-after", tenantClub, club, node, "hedy.lamarr@example.com", ""), want: "completed", creates: 1},
+	}
+}
+
+// standalone are the scenarios of the commands that transfer or migrate a
+// known contact directly.
+func standalone(club, node, lyon string, seeded map[string]string) []scenario {
+	return []scenario{
+		{name: "transfer command", phase: 1, subject: events.CommandSubject(events.CmdResamaniaTransfer), key: "demo-transfer-cmd",
+			body: fmt.Sprintf(`{"registrationId":"demo-transfer-cmd","tenant":"acme","contactId":%q,"sourceClubId":%q,"destinationClubId":%q,"destinationNetworkNodeId":%q}`,
+				seeded["Eva"], lyon, club, node),
+			want: "completed",
+			react: func(d *driver, typ string) {
+				if typ == "otp.requested" {
+					d.submit("demo-transfer-cmd", d.textedCode("+33677778888"))
+				}
+			}},
+		{name: "migrate command", phase: 1, subject: events.CommandSubject(events.CmdResamaniaMigrate), key: "demo-migrate-cmd",
+			body: fmt.Sprintf(`{"registrationId":"demo-migrate-cmd","tenant":"acme","sourceContactId":%q,"sourceContactEmail":"tom.leroy@example.com","targetContactId":%q,"targetClubId":%q}`,
+				seeded["Tom"], seeded["Tom temp"], club),
+			want: "completed"},
 	}
 }
 
@@ -322,10 +434,11 @@ type watcher struct {
 	phases    map[string]int
 	changed   chan struct{}
 	start     time.Time
+	driver    *driver
 }
 
-func newWatcher(out io.Writer) *watcher {
-	return &watcher{out: out, want: map[string]*scenario{}, got: map[string]string{}, terminals: map[string]int{},
+func newWatcher(out io.Writer, d *driver) *watcher {
+	return &watcher{out: out, driver: d, want: map[string]*scenario{}, got: map[string]string{}, terminals: map[string]int{},
 		events: map[string][]string{}, phases: map[string]int{}, changed: make(chan struct{}, 1), start: time.Now()}
 }
 
@@ -365,11 +478,16 @@ func (w *watcher) onEvent(m *nats.Msg) {
 		detail = ev.Contact.ID + " " + ev.Contact.Number
 	case len(ev.Result) > 0:
 		detail = string(ev.Result)
+	default:
+		detail = ownFields(m.Data)
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	fmt.Fprintf(w.out, "%7.3fs  %-16s %-28s %s\n", time.Since(w.start).Seconds(), orDash(ev.RegistrationID), ev.Type, truncate(detail, 110))
 	w.events[key] = append(w.events[key], ev.Type)
+	if sc := w.want[key]; sc != nil && sc.react != nil {
+		go sc.react(w.driver, ev.Type)
+	}
 	switch ev.Type {
 	case "completed", "rejected":
 		w.got[key] = ev.Type
@@ -443,6 +561,22 @@ func printSummary(out io.Writer, r Result) {
 	} else {
 		fmt.Fprintln(out, "demo: FAILED")
 	}
+}
+
+// ownFields shows an event's fields besides its envelope, compactly.
+func ownFields(body []byte) string {
+	var fields map[string]json.RawMessage
+	if json.Unmarshal(body, &fields) != nil {
+		return ""
+	}
+	for _, k := range []string{"eventId", "type", "registrationId", "flow", "occurredAt"} {
+		delete(fields, k)
+	}
+	if len(fields) == 0 {
+		return ""
+	}
+	b, _ := json.Marshal(fields)
+	return string(b)
 }
 
 func fieldList(fs []events.FieldError) string {

@@ -41,10 +41,30 @@ type flowData struct {
 	Events []EmittedEvent `json:"events"`
 	// LastError is the last failure the flow met (terminal or not).
 	LastError *FlowError `json:"lastError,omitempty"`
+	// OTP is the code a waiting flow waits for, while it waits.
+	OTP *OTPState `json:"otp,omitempty"`
 	// DeadLetterMsgID is the id of the message dead-lettered last: a
 	// redelivery of that very message is acknowledged without effect, a
 	// replay (a new id) resumes the flow.
 	DeadLetterMsgID string `json:"deadLetterMsgId,omitempty"`
+}
+
+// WaitingForOTP is store.Flow.WaitingFor of a flow that waits for a code.
+const WaitingForOTP = "otp"
+
+// OTPState is the one-time code a flow waits for. The code itself is never
+// stored: only the vendor knows it.
+type OTPState struct {
+	// Step is the waiting step: the key of the flow's OTPVendor.
+	Step              string    `json:"step"`
+	Channel           string    `json:"channel"`
+	MaskedDestination string    `json:"maskedDestination"`
+	ExpiresAt         time.Time `json:"expiresAt"`
+	AttemptsLeft      int       `json:"attemptsLeft"`
+	// Resends counts the new codes asked for; SentAt is when the last one
+	// was sent.
+	Resends int       `json:"resends"`
+	SentAt  time.Time `json:"sentAt"`
 }
 
 // StepRecord is one step run, as shown by the status API.

@@ -42,21 +42,23 @@ func (in *Intake) Handle(msg *message.Message) (err error) {
 	subject := msg.Metadata.Get(transport.MetaSubject)
 	cmdType := strings.TrimPrefix(subject, events.CommandSubjectPrefix)
 
+	if IsSteering(cmdType) {
+		// The OTP handler has its own consumer for these, and rejects
+		// them when they are invalid.
+		return nil
+	}
 	cmd, err := events.DecodeCommand(subject, msg.Payload, in.tenants)
 	var invalid *events.InvalidCommandError
 	if errors.As(err, &invalid) {
-		return in.reject(ctx, msg, invalid)
+		return in.rt.reject(ctx, msg, invalid)
 	}
 	if err != nil {
 		return in.rt.deadLetter(ctx, msg, deadLetter{handler: IntakeName, code: DLQInternal, reason: err.Error()})
 	}
 
-	if cmd.TenantName() == "" {
-		return in.steer(ctx, msg, cmd)
-	}
 	step, ok := in.starts[cmd.CommandType()]
 	if !ok {
-		return in.reject(ctx, msg, &events.InvalidCommandError{CommandType: cmd.CommandType(), RegistrationID: cmd.RegistrationID(),
+		return in.rt.reject(ctx, msg, &events.InvalidCommandError{CommandType: cmd.CommandType(), RegistrationID: cmd.RegistrationID(),
 			Errors: []events.FieldError{{Field: "subject", Message: "the " + cmd.CommandType() + " flow is not available in this version of registrar"}}})
 	}
 	return in.start(ctx, msg, cmd, step, cmdType)
@@ -131,33 +133,15 @@ func (in *Intake) start(ctx context.Context, msg *message.Message, cmd events.Co
 	return nil
 }
 
-// steer handles the commands that steer a running flow (otp.submit,
-// otp.resend, cancel). No flow of this version waits for outside input, so
-// each gets a rejected event that says why.
-func (in *Intake) steer(ctx context.Context, msg *message.Message, cmd events.Command) error {
-	id := cmd.RegistrationID()
-	f, err := in.rt.Store.Flow(ctx, id)
-	var why string
-	switch {
-	case errors.Is(err, store.ErrNotFound):
-		why = "no flow has this registrationId"
-	case err != nil:
-		return fmt.Errorf("read flow: %w", err)
-	case f.Status.Terminal():
-		why = fmt.Sprintf("the %s flow has already ended (%s)", f.Flow, f.Status)
-	case f.Status != store.StatusWaiting:
-		why = fmt.Sprintf("the %s flow is not waiting for outside input", f.Flow)
-	default:
-		why = fmt.Sprintf("the %s flow waits for %s, which this version cannot steer", f.Flow, f.WaitingFor)
-	}
-	return in.reject(ctx, msg, &events.InvalidCommandError{CommandType: cmd.CommandType(), RegistrationID: id,
-		Errors: []events.FieldError{{Field: "registrationId", Message: why}}})
+// IsSteering reports whether a command type steers a running flow
+// (otp.submit, otp.resend, cancel) rather than starting one.
+func IsSteering(cmdType string) bool {
+	return cmdType == events.CmdOTPSubmit || cmdType == events.CmdOTPResend || cmdType == events.CmdCancel
 }
 
 // reject emits a rejected event for an invalid command. It is acknowledged
 // and never retried.
-func (in *Intake) reject(ctx context.Context, msg *message.Message, invalid *events.InvalidCommandError) error {
-	rt := in.rt
+func (rt *Runtime) reject(ctx context.Context, msg *message.Message, invalid *events.InvalidCommandError) error {
 	m, err := rejectedMessage(msg, invalid, rt.now())
 	if err != nil {
 		return err

@@ -2,9 +2,12 @@ package handlers
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"net/http"
 
 	"github.com/registrar-dev/registrar/events"
+	"github.com/registrar-dev/registrar/vendors"
 	"github.com/registrar-dev/registrar/vendors/resamania"
 )
 
@@ -17,6 +20,7 @@ const (
 // ResamaniaAPI is what the Resamania steps need from a vendor client.
 type ResamaniaAPI interface {
 	FindContactsByEmail(ctx context.Context, s resamania.Scope, email string) ([]resamania.Contact, error)
+	SearchNetworkContacts(ctx context.Context, s resamania.Scope, email string) ([]resamania.NetworkContact, error)
 	CreateContact(ctx context.Context, s resamania.Scope, in resamania.NewContact) (resamania.Contact, error)
 }
 
@@ -66,4 +70,43 @@ func resamaniaFound(c resamania.Contact, outcome string) Transition {
 		Events:   []events.Event{&events.ResamaniaContactFound{Contact: ev}},
 		Terminal: &events.Completed{Result: events.ResamaniaResult{ContactID: c.ID, ContactNumber: c.Number, ClubID: c.ClubID, Created: false}},
 	}
+}
+
+// resamaniaFailure maps a permanent Resamania refusal that no step handled
+// itself to the failed event's error, keeping the vendor's status and code.
+func resamaniaFailure(err error, tenant string) events.ErrorInfo {
+	var ve *vendors.Error
+	if !errors.As(err, &ve) {
+		return vendorErrorInfo(events.CodeVendorRejected, err)
+	}
+	switch {
+	case ve.Code == resamania.CodeResourceNotAccessible || ve.Code == resamania.CodeUnauthorizedEndpoint || ve.Status == http.StatusForbidden:
+		info := vendorErrorInfo(events.CodeAccessDenied, err)
+		info.Message = "the Resamania account may not do this: network data-sharing rules or the OAuth client's scope deny it (" + ve.Code + ")"
+		return info
+	case ve.Code == resamania.CodeClubNotValid || ve.Code == resamania.CodeContactNotValid:
+		return vendorErrorInfo(events.CodeContactNotTransferable, err)
+	case ve.Code == resamania.CodeValidation:
+		return requiredFields(err)
+	case ve.Status == http.StatusUnauthorized:
+		info := vendorErrorInfo(events.CodeVendorRejected, err)
+		info.Message = fmt.Sprintf("Resamania refused the credentials (401): check tenants.%s.resamania.clientId, clientSecret and apiKey", tenant)
+		return info
+	case ve.Status == http.StatusNotFound:
+		info := vendorErrorInfo(events.CodeVendorRejected, err)
+		info.Message = fmt.Sprintf("Resamania does not know a resource of the request (404): check the IRIs of the command (club, network node, contact) and tenants.%s.resamania.baseURL and clientToken", tenant)
+		return info
+	}
+	return vendorErrorInfo(events.CodeVendorRejected, err)
+}
+
+// requiredFields is the failed event's error for the vendor's "required"
+// violations, naming the fields as the command spells them.
+func requiredFields(err error) events.ErrorInfo {
+	info := vendorErrorInfo(events.CodeRequiredFields, err)
+	info.Message = "the club requires fields the command did not give"
+	for i := range info.Fields {
+		info.Fields[i].Field = "contact." + info.Fields[i].Field
+	}
+	return info
 }

@@ -2,10 +2,8 @@ package handlers
 
 import (
 	"context"
-	"errors"
 
 	"github.com/registrar-dev/registrar/events"
-	"github.com/registrar-dev/registrar/vendors"
 	"github.com/registrar-dev/registrar/vendors/resamania"
 )
 
@@ -52,21 +50,10 @@ func (h *ResamaniaCreate) run(ctx context.Context, r *Run) (Transition, error) {
 		info := vendorErrorInfo(events.CodeEmailTaken, err)
 		info.Message = "the e-mail address is used by a contact of another club of this Resamania account"
 		return Transition{Outcome: "email_taken", Terminal: &events.Failed{Error: info}}, nil
-	case isResamaniaValidation(err):
-		info := vendorErrorInfo(events.CodeRequiredFields, err)
-		info.Message = "the club requires fields the command did not give"
-		for i := range info.Fields {
-			info.Fields[i].Field = "contact." + info.Fields[i].Field
-		}
-		return Transition{Outcome: "required_fields", Terminal: &events.Failed{Error: info}}, nil
 	default:
+		// A "required" refusal becomes required_fields (resamaniaFailure).
 		return Transition{}, err
 	}
-}
-
-func isResamaniaValidation(err error) bool {
-	var ve *vendors.Error
-	return errors.As(err, &ve) && ve.Kind == vendors.Permanent && ve.Code == resamania.CodeValidation
 }
 
 // newResamaniaContact maps the command's contact to the vendor's creation

@@ -19,6 +19,7 @@ import (
 	"github.com/registrar-dev/registrar/store"
 	"github.com/registrar-dev/registrar/transport"
 	"github.com/registrar-dev/registrar/vendors"
+	"github.com/registrar-dev/registrar/vendors/resamania"
 )
 
 // Dead-letter headers. A dead letter keeps the original message's body and
@@ -121,6 +122,36 @@ type Transition struct {
 	Next string
 	// Terminal ends the flow: *events.Completed or *events.Failed.
 	Terminal events.Event
+	// Wait, with Next, makes the flow wait for a one-time code at step Next
+	// (the key of the flow's OTPVendor) instead of running Next: an
+	// otp.requested event is emitted and the OTP handler takes over.
+	Wait *OTPWait
+	// Stay keeps a waiting flow waiting (an otp.rejected, say): only
+	// Events are emitted.
+	Stay bool
+}
+
+// OTPWait describes a code the vendor sent.
+type OTPWait struct {
+	Channel           string    // events.ChannelSMS or events.ChannelEmail
+	MaskedDestination string    // where it went, masked
+	ExpiresAt         time.Time // when the flow gives up waiting
+	AttemptsLeft      int       // codes that may still be submitted
+}
+
+// valid reports whether the transition says exactly one thing to do.
+func (tr Transition) valid() bool {
+	n := 0
+	if tr.Terminal != nil {
+		n++
+	}
+	if tr.Stay {
+		n++
+	}
+	if tr.Next != "" {
+		n++
+	}
+	return n == 1 && (tr.Wait == nil || tr.Next != "")
 }
 
 // Step is one step of a flow.
@@ -192,7 +223,7 @@ func (rt *Runtime) handleStep(msg *message.Message, s Step, handler string) erro
 
 	switch {
 	case runErr == nil:
-		if (tr.Next == "") == (tr.Terminal == nil) {
+		if !tr.valid() || tr.Stay {
 			return rt.deadLetter(ctx, msg, deadLetter{handler: handler, code: DLQInternal, registrationID: f.RegistrationID, flow: f.Flow, tenant: f.Tenant,
 				reason: "step returned neither a next step nor a terminal event (a bug)"})
 		}
@@ -205,7 +236,8 @@ func (rt *Runtime) handleStep(msg *message.Message, s Step, handler string) erro
 		return rt.deadLetter(ctx, msg, deadLetter{handler: handler, code: DLQVendorUnavailable, reason: runErr.Error(), attempts: attempts,
 			registrationID: f.RegistrationID, flow: f.Flow, tenant: f.Tenant, suspend: &f, record: &rec})
 	case vendors.IsPermanent(runErr):
-		tr = Transition{Outcome: "vendor_rejected", Terminal: &events.Failed{Error: vendorErrorInfo(events.CodeVendorRejected, runErr)}}
+		info := permanentFailure(runErr, f.Tenant)
+		tr = Transition{Outcome: info.Code, Terminal: &events.Failed{Error: info}}
 		rec.Outcome, rec.Error = tr.Outcome, runErr.Error()
 	default:
 		log.Error("step failed unexpectedly; dead-lettering", "err", runErr)
@@ -213,7 +245,7 @@ func (rt *Runtime) handleStep(msg *message.Message, s Step, handler string) erro
 			registrationID: f.RegistrationID, flow: f.Flow, tenant: f.Tenant, suspend: &f, record: &rec})
 	}
 
-	err = rt.commit(ctx, f, data, rec, tr)
+	err = rt.commit(ctx, f, data, &rec, tr, nil)
 	if errors.Is(err, errStale) {
 		log.Info("flow moved on while the step ran; result dropped")
 		rt.Metrics.stale(s.Name)
@@ -226,54 +258,103 @@ func (rt *Runtime) handleStep(msg *message.Message, s Step, handler string) erro
 	return nil
 }
 
-// commit writes the step's transition: flow state, history, events and the
-// next step message, in one transaction.
-func (rt *Runtime) commit(ctx context.Context, read store.Flow, data *flowData, rec StepRecord, tr Transition) error {
+// ledgerClaim is a command claimed in the ledger in the same transaction
+// as a commit, so a redelivered command is recognised after the commit.
+type ledgerClaim struct {
+	registrationID, commandType, msgID string
+}
+
+// errDuplicate: the ledger already had the claim.
+var errDuplicate = errors.New("command already processed")
+
+// commit writes a transition — flow state, history, events, the next step's
+// message — in one transaction, with claim (if any) in the ledger. It
+// returns errStale when the flow changed since it was read and errDuplicate
+// when the claim was taken.
+func (rt *Runtime) commit(ctx context.Context, read store.Flow, data *flowData, rec *StepRecord, tr Transition, claim *ledgerClaim) error {
 	now := rt.now()
 	for name, v := range tr.Vars {
 		if err := data.setVar(name, v); err != nil {
 			return err
 		}
 	}
-	data.Steps = append(data.Steps, rec)
-	f := read
-	f.Seq = read.Seq + 1
-	var msgs []outbox.Message
-	all := tr.Events
-	if tr.Terminal != nil {
-		all = append(all[:len(all):len(all)], tr.Terminal)
+	if rec != nil {
+		data.Steps = append(data.Steps, *rec)
 	}
+	f := read
+	all := tr.Events
+	switch {
+	case tr.Terminal != nil:
+		all = append(all[:len(all):len(all)], tr.Terminal)
+	case tr.Wait != nil:
+		all = append(all[:len(all):len(all)], &events.OTPRequested{Channel: tr.Wait.Channel,
+			MaskedDestination: tr.Wait.MaskedDestination, ExpiresAt: tr.Wait.ExpiresAt.UTC(), AttemptsLeft: tr.Wait.AttemptsLeft})
+	}
+	var msgs []outbox.Message
 	for i, e := range all {
-		m, err := eventMessage(e, deterministicID(f.RegistrationID, strconv.FormatInt(read.Seq, 10), strconv.Itoa(i)), f.RegistrationID, f.Flow, now)
+		id := deterministicID(f.RegistrationID, strconv.FormatInt(read.Seq, 10), strconv.FormatInt(read.Version, 10), strconv.Itoa(i))
+		m, err := eventMessage(e, id, f.RegistrationID, f.Flow, now)
 		if err != nil {
 			return err
 		}
 		data.Events = append(data.Events, EmittedEvent{ID: m.ID, Type: e.EventType(), At: now})
 		msgs = append(msgs, m)
 	}
-	if tr.Terminal != nil {
+	switch {
+	case tr.Terminal != nil:
+		f.Seq = read.Seq + 1
 		f.Step = ""
 		f.Status = store.StatusCompleted
+		f.WaitingFor, f.Deadline = "", time.Time{}
+		data.OTP = nil
 		if fe, ok := tr.Terminal.(*events.Failed); ok {
 			f.Status = store.StatusFailed
-			data.LastError = &FlowError{At: now, Step: rec.Step, Code: fe.Error.Code, Message: fe.Error.Message}
+			step := ""
+			if rec != nil {
+				step = rec.Step
+			}
+			data.LastError = &FlowError{At: now, Step: step, Code: fe.Error.Code, Message: fe.Error.Message}
 		}
-	} else {
+	case tr.Stay:
+		// Still waiting, at the same step and sequence.
+	case tr.Wait != nil:
+		f.Seq = read.Seq + 1
+		f.Step = tr.Next
+		f.Status = store.StatusWaiting
+		f.WaitingFor, f.Deadline = WaitingForOTP, tr.Wait.ExpiresAt.UTC()
+		resends, sent := 0, now
+		if data.OTP != nil {
+			resends = data.OTP.Resends
+		}
+		data.OTP = &OTPState{Step: tr.Next, Channel: tr.Wait.Channel, MaskedDestination: tr.Wait.MaskedDestination,
+			ExpiresAt: tr.Wait.ExpiresAt.UTC(), AttemptsLeft: tr.Wait.AttemptsLeft, Resends: resends, SentAt: sent}
+	default:
+		f.Seq = read.Seq + 1
 		f.Step = tr.Next
 		f.Status = store.StatusRunning
+		f.WaitingFor, f.Deadline = "", time.Time{}
+		data.OTP = nil
 		m, err := stepMessageFor(f)
 		if err != nil {
 			return err
 		}
 		msgs = append(msgs, m)
 	}
-	f.WaitingFor, f.Deadline = "", time.Time{}
 	b, err := data.encode()
 	if err != nil {
 		return err
 	}
 	f.Data = b
 	err = rt.Store.Update(ctx, func(ctx context.Context, tx store.Tx) error {
+		if claim != nil {
+			fresh, err := tx.ClaimCommand(ctx, claim.registrationID, claim.commandType, claim.msgID)
+			if err != nil {
+				return err
+			}
+			if !fresh {
+				return errDuplicate
+			}
+		}
 		if err := tx.UpdateFlow(ctx, f); err != nil {
 			return err
 		}
@@ -282,8 +363,11 @@ func (rt *Runtime) commit(ctx context.Context, read store.Flow, data *flowData, 
 	if errors.Is(err, store.ErrConflict) {
 		return errStale
 	}
+	if errors.Is(err, errDuplicate) {
+		return err
+	}
 	if err != nil {
-		return fmt.Errorf("commit step %s: %w", rec.Step, err)
+		return fmt.Errorf("commit %s: %w", f.RegistrationID, err)
 	}
 	rt.notify()
 	if tr.Terminal != nil {
@@ -321,6 +405,17 @@ func stepMessageFor(f store.Flow) (outbox.Message, error) {
 		Headers: map[string]string{HeaderFlow: f.Flow, HeaderRegistrationID: f.RegistrationID},
 		Payload: b,
 	}, nil
+}
+
+// permanentFailure is the failed event's error for a permanent vendor
+// refusal no step handled itself: each vendor's documented errors map to
+// the contract's stable codes, anything else is vendor_rejected.
+func permanentFailure(err error, tenant string) events.ErrorInfo {
+	var ve *vendors.Error
+	if errors.As(err, &ve) && ve.Vendor == resamania.Vendor {
+		return resamaniaFailure(err, tenant)
+	}
+	return vendorErrorInfo(events.CodeVendorRejected, err)
 }
 
 // vendorErrorInfo describes a vendor error in a failed event. It keeps the

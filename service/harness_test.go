@@ -58,6 +58,14 @@ func withStore(dsn string) envOption {
 	return func(_ *env, c *config.Config, _ *resamania.SimConfig) { c.Store.DSN = dsn }
 }
 
+// withOTP sets the one-time code bounds.
+func withOTP(ttl, resendInterval time.Duration) envOption {
+	return func(_ *env, c *config.Config, _ *resamania.SimConfig) {
+		c.Processing.OTP.TTL = ttl
+		c.Processing.OTP.ResendInterval = resendInterval
+	}
+}
+
 func withRetryBudget(d time.Duration) envOption {
 	return func(_ *env, c *config.Config, _ *resamania.SimConfig) {
 		c.Processing.Retry.InitialInterval = 10 * time.Millisecond
@@ -87,14 +95,21 @@ func simConfig() resamania.SimConfig {
 	return sc
 }
 
-// testConfig points a configuration at the simulators.
-func testConfig(t *testing.T, sims *simulators.Set, sc resamania.SimConfig) *config.Config {
+// testConfig is the tests' base configuration: embedded everything in a
+// temporary directory, quick retries.
+func testConfig(t *testing.T) *config.Config {
 	cfg := config.Default()
 	cfg.UseDataDir(t.TempDir())
 	cfg.Admin.Listen = "127.0.0.1:0"
 	cfg.NATS.Listen = "127.0.0.1:-1"
 	cfg.Processing.Retry.InitialInterval = 10 * time.Millisecond
 	cfg.Processing.Retry.MaxInterval = 100 * time.Millisecond
+	return cfg
+}
+
+// addTenants points tenants "acme" and "strict" at the simulators'
+// accounts.
+func addTenants(t *testing.T, cfg *config.Config, sims *simulators.Set, sc resamania.SimConfig) {
 	acme, err := sims.ResamaniaTenant(sc.Accounts[0].ClientToken)
 	if err != nil {
 		t.Fatal(err)
@@ -104,22 +119,22 @@ func testConfig(t *testing.T, sims *simulators.Set, sc resamania.SimConfig) *con
 		t.Fatal(err)
 	}
 	cfg.Tenants = map[string]config.Tenant{"acme": {Resamania: acme}, "strict": {Resamania: strict}}
-	return cfg
 }
 
 func startEnv(t *testing.T, opts ...envOption) *env {
 	t.Helper()
 	sc := simConfig()
+	cfg := testConfig(t)
+	e0 := &env{log: testLogger(t)}
+	for _, o := range opts {
+		o(e0, cfg, &sc)
+	}
 	sims, err := simulators.Start(simulators.Config{Resamania: &sc})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(sims.Close)
-	cfg := testConfig(t, sims, sc)
-	e0 := &env{log: testLogger(t)}
-	for _, o := range opts {
-		o(e0, cfg, &sc)
-	}
+	addTenants(t, cfg, sims, sc)
 	e := &env{t: t, sims: sims, cfg: cfg, log: e0.log, account: sc.Accounts[0], strict: sc.Accounts[1]}
 	e.club = resamania.ClubIRI(e.account.ClientToken, e.account.Clubs[0].ID)
 	e.node = resamania.NetworkNodeIRI(e.account.ClientToken, e.account.Clubs[0].NetworkNodeID)
@@ -202,6 +217,15 @@ func publish(t *testing.T, js jetstream.JetStream, subject, msgID string, body [
 	if _, err := js.PublishMsg(t.Context(), m); err != nil {
 		t.Fatalf("publish %s: %v", subject, err)
 	}
+}
+
+// registerIn is a register command for the n-th club of the default
+// account; top holds more top-level fields (`"saleId":"33",`).
+func (e *env) registerIn(n int, id, email, top string) []byte {
+	c := e.account.Clubs[n]
+	return []byte(fmt.Sprintf(`{"registrationId":%q,"tenant":"acme","clubId":%q,"networkNodeId":%q,%s
+		"contact":{"email":%q,"givenName":"Justine","familyName":"Doe","birthDate":"1992-04-22"}}`,
+		id, resamania.ClubIRI(e.account.ClientToken, c.ID), resamania.NetworkNodeIRI(e.account.ClientToken, c.NetworkNodeID), top, email))
 }
 
 func (e *env) register(id, tenant, email, extra string) []byte {
@@ -328,4 +352,11 @@ func types(rs []received) []string {
 // contactCreations counts successful POST /contacts at the simulator.
 func (e *env) contactCreations() int {
 	return e.sims.Resamania.CountResponses("POST", "/contacts", 201)
+}
+
+func mustUnmarshal(t *testing.T, b []byte, v any) {
+	t.Helper()
+	if err := json.Unmarshal(b, v); err != nil {
+		t.Fatalf("decode %s: %v", b, err)
+	}
 }

@@ -71,6 +71,7 @@ type Service struct {
 
 	router    *message.Router
 	forwarder *outbox.Forwarder
+	deadlines *handlers.Deadlines
 	admin     *admin.Server
 	topology  transport.Topology
 	consumers []transport.ConsumerSpec
@@ -159,25 +160,41 @@ func New(ctx context.Context, opts Options) (_ *Service, err error) {
 		httpClient = &http.Client{Timeout: cfg.Processing.VendorTimeout, Transport: vendorTransport()}
 	}
 	resamaniaClients := make(map[string]*resamania.Client)
+	// One rate limiter per API key, shared by the tenants that use it.
+	limiters := make(map[string]*resamania.RateLimiter)
 	for name, t := range cfg.Tenants {
 		if t.Resamania == nil {
 			continue
 		}
+		lim, ok := limiters[t.Resamania.APIKey.Reveal()]
+		if !ok {
+			lim = resamania.NewRateLimiter(resamania.RateLimiterConfig{PerMinute: t.Resamania.RateLimit.PerMinute, SpikeArrest: t.Resamania.RateLimit.SpikeArrest})
+			limiters[t.Resamania.APIKey.Reveal()] = lim
+		}
 		c, err := resamania.NewClient(resamania.Config{
 			BaseURL: t.Resamania.BaseURL, ClientToken: t.Resamania.ClientToken, ClientID: t.Resamania.ClientID,
 			ClientSecret: t.Resamania.ClientSecret, APIKey: t.Resamania.APIKey,
-		}, resamania.WithHTTPClient(httpClient))
+		}, resamania.WithHTTPClient(httpClient), resamania.WithRateLimiter(lim))
 		if err != nil {
 			return nil, fmt.Errorf("tenants.%s.resamania: %w", name, err)
 		}
 		resamaniaClients[name] = c
 	}
-	resamaniaFor := func(tenant string) (handlers.ResamaniaAPI, error) {
+	resamaniaClient := func(tenant string) (*resamania.Client, error) {
 		c, ok := resamaniaClients[tenant]
 		if !ok {
 			return nil, fmt.Errorf("tenant %q has no resamania account", tenant)
 		}
 		return c, nil
+	}
+	resamaniaFor := func(tenant string) (handlers.ResamaniaAPI, error) { return resamaniaClient(tenant) }
+	resamaniaTransferFor := func(tenant string) (handlers.ResamaniaTransferAPI, error) { return resamaniaClient(tenant) }
+	resamaniaMigrationFor := func(tenant string) (handlers.ResamaniaMigrationAPI, error) {
+		c, err := resamaniaClient(tenant)
+		if err != nil {
+			return nil, err
+		}
+		return resamaniaMigrationClient{c}, nil
 	}
 
 	// Metrics.
@@ -210,12 +227,23 @@ func New(ctx context.Context, opts Options) (_ *Service, err error) {
 		Logger:  s.log.With("component", "handlers"),
 		Metrics: hm,
 	}
+	otpCfg := handlers.OTPConfig{TTL: p.OTP.TTL, Attempts: p.OTP.Attempts, MaxResends: p.OTP.MaxResends, ResendInterval: p.OTP.ResendInterval}
+	transfer := handlers.NewResamaniaTransfer(resamaniaTransferFor, otpCfg)
+	otp := handlers.NewOTP(rt, cfg, map[string]handlers.OTPVendor{
+		handlers.StepResamaniaTransferCode: transfer,
+	}, otpCfg)
+	s.deadlines = handlers.NewDeadlines(rt, time.Second)
 	steps := []handlers.Step{
 		handlers.NewResamaniaLookup(resamaniaFor).Step(),
 		handlers.NewResamaniaCreate(resamaniaFor).Step(),
+		transfer.RequestStep(),
+		otp.ExpireStep(),
 	}
+	steps = append(steps, handlers.NewResamaniaMigration(resamaniaMigrationFor).Steps()...)
 	starts := map[string]string{
 		events.CmdResamaniaRegister: handlers.StepResamaniaLookup,
+		events.CmdResamaniaTransfer: handlers.StepResamaniaTransferRequest,
+		events.CmdResamaniaMigrate:  handlers.StepResamaniaMigrateContact,
 	}
 	intake := handlers.NewIntake(rt, cfg, starts)
 
@@ -244,6 +272,10 @@ func New(ctx context.Context, opts Options) (_ *Service, err error) {
 	s.consumers = append(s.consumers, transport.ConsumerSpec{Stream: s.topology.Commands, Durable: handlers.IntakeName,
 		FilterSubject: transport.CommandSubjects, MaxAckPending: p.InFlight, AckWait: p.AckWait})
 	s.router.AddConsumerHandler(handlers.IntakeName, handlers.IntakeName, cmdSub, intake.Handle)
+	s.consumers = append(s.consumers, transport.ConsumerSpec{Stream: s.topology.Commands, Durable: handlers.OTPName,
+		FilterSubjects: []string{events.CommandSubject("otp.>"), events.CommandSubject(events.CmdCancel)},
+		MaxAckPending:  p.InFlight, AckWait: p.AckWait})
+	s.router.AddConsumerHandler(handlers.OTPName, handlers.OTPName, cmdSub, otp.Handle)
 	for _, step := range steps {
 		name := handlers.ConsumerName(step.Name)
 		s.consumers = append(s.consumers, transport.ConsumerSpec{Stream: s.topology.Steps, Durable: name,
@@ -282,6 +314,7 @@ func (s *Service) Run(ctx context.Context) error {
 	defer stopForwarder()
 	g.Go(func() error { return s.admin.Run(ctx) })
 	g.Go(func() error { return s.forwarder.Run(fwdCtx) })
+	g.Go(func() error { return s.deadlines.Run(ctx) })
 	g.Go(func() error {
 		// The router gets a context that is never cancelled: it stops on
 		// Close, which closes the subscribers and waits up to its
@@ -429,4 +462,12 @@ func KillAt(point string) func(string, []outbox.Record) {
 			}
 		}
 	}
+}
+
+// resamaniaMigrationClient adds the migration call made as the source
+// contact to a Resamania client.
+type resamaniaMigrationClient struct{ *resamania.Client }
+
+func (c resamaniaMigrationClient) MigrateContactAs(ctx context.Context, sourceEmail string, s resamania.Scope, sourceContactID, targetContactID, targetClubID string) error {
+	return c.As(resamania.ContactCredentials(sourceEmail)).MigrateContact(ctx, s, sourceContactID, targetContactID, targetClubID)
 }

@@ -126,6 +126,8 @@ type ConsumerSpec struct {
 	Stream        string
 	Durable       string // the handler's name with dots replaced; never rename casually
 	FilterSubject string
+	// FilterSubjects, when set, replaces FilterSubject with several.
+	FilterSubjects []string
 	// MaxAckPending bounds the messages handed out and not yet acknowledged:
 	// set it to the number of workers so no message waits in a client
 	// buffer while its AckWait runs.
@@ -141,14 +143,15 @@ type ConsumerSpec struct {
 // survive restarts; the service never deletes them.
 func ProvisionConsumer(ctx context.Context, js jetstream.JetStream, spec ConsumerSpec) (jetstream.Consumer, error) {
 	cfg := jetstream.ConsumerConfig{
-		Durable:       spec.Durable,
-		Description:   "registrar handler " + spec.Durable,
-		FilterSubject: spec.FilterSubject,
-		AckPolicy:     jetstream.AckExplicitPolicy,
-		AckWait:       spec.AckWait,
-		MaxDeliver:    -1,
-		MaxAckPending: spec.MaxAckPending,
-		DeliverPolicy: jetstream.DeliverAllPolicy,
+		Durable:        spec.Durable,
+		Description:    "registrar handler " + spec.Durable,
+		FilterSubject:  spec.FilterSubject,
+		FilterSubjects: spec.FilterSubjects,
+		AckPolicy:      jetstream.AckExplicitPolicy,
+		AckWait:        spec.AckWait,
+		MaxDeliver:     -1,
+		MaxAckPending:  spec.MaxAckPending,
+		DeliverPolicy:  jetstream.DeliverAllPolicy,
 		// Many in flight means many pull requests waiting at once.
 		MaxWaiting: 512,
 	}

@@ -132,19 +132,27 @@ func TransportError(ctx context.Context, vendor, op string, err error) error {
 	return &Error{Vendor: vendor, Op: op, Kind: Transient, Message: "request failed", Err: err}
 }
 
+// MaxRetryAfter caps what ParseRetryAfter returns: a vendor asking for
+// more is treated as asking for a day.
+const MaxRetryAfter = 24 * time.Hour
+
 // ParseRetryAfter reads a Retry-After header (delta-seconds or HTTP date);
-// it returns 0 when the header is absent or unreadable.
+// it returns 0 when the header is absent or unreadable, and at most
+// MaxRetryAfter.
 func ParseRetryAfter(h http.Header, now time.Time) time.Duration {
 	v := h.Get("Retry-After")
 	if v == "" {
 		return 0
 	}
-	if secs, err := strconv.Atoi(v); err == nil && secs >= 0 {
+	if secs, err := strconv.ParseInt(v, 10, 64); err == nil && secs >= 0 {
+		if secs > int64(MaxRetryAfter/time.Second) {
+			return MaxRetryAfter
+		}
 		return time.Duration(secs) * time.Second
 	}
 	if t, err := http.ParseTime(v); err == nil {
 		if d := t.Sub(now); d > 0 {
-			return d
+			return min(d, MaxRetryAfter)
 		}
 	}
 	return 0

@@ -349,4 +349,3 @@ func scanFlow(row pgx.Row) (store.Flow, error) {
 	f.UpdatedAt = f.UpdatedAt.UTC()
 	return f, nil
 }
-

@@ -411,4 +411,3 @@ func scanFlow(row interface{ Scan(dest ...any) error }) (store.Flow, error) {
 
 // fromMicro turns stored microseconds since the Unix epoch into a UTC time.
 func fromMicro(us int64) time.Time { return time.UnixMicro(us).UTC() }
-

@@ -28,9 +28,18 @@ const (
 	CodeValidation = "validation"
 	// CodeClubNotValid: a migration or transfer to the contact's current club (400).
 	CodeClubNotValid = "api.error.contact.migration.club-not-valid"
-	// CodeContactNotValid: the contact cannot be migrated or transferred: it
-	// is neither prospect nor old_client (400).
+	// CodeContactNotValid: the contact cannot be transferred (it is neither
+	// prospect nor old_client) or migrated (the source is not a prospect or
+	// the target not temp) (400).
 	CodeContactNotValid = "api.error.contact.migration.contact-not-valid"
+	// CodeInvalidCode: POST /signature_requests/{id}/transitions "validate"
+	// with a code that is not the one sent by SMS (400). The request stays
+	// pending: the person may try again (the vendor does not count
+	// attempts).
+	CodeInvalidCode = "api.error.signature-request.invalid-code"
+	// CodeSignatureNotPending: a transition of a signature request that is
+	// no longer pending: already validated or cancelled (400).
+	CodeSignatureNotPending = "api.error.signature-request.invalid-transition"
 	// CodeUnauthorizedEndpoint: the token's scope does not allow the
 	// endpoint, e.g. a contact-scoped token searching contacts (403).
 	CodeUnauthorizedEndpoint = "api.error.scope.unauthorized-endpoint"
@@ -52,6 +61,23 @@ const (
 // IsEmailAlreadyUsed reports whether err is (or wraps) Resamania's
 // email-already-used refusal.
 func IsEmailAlreadyUsed(err error) bool { return hasCode(err, CodeEmailAlreadyUsed) }
+
+// IsInvalidCode reports whether err is (or wraps) the refusal of a wrong
+// SMS code (CodeInvalidCode).
+func IsInvalidCode(err error) bool { return hasCode(err, CodeInvalidCode) }
+
+// IsSignatureNotPending reports whether err is (or wraps) the refusal of a
+// transition of an already validated or cancelled signature request
+// (CodeSignatureNotPending).
+func IsSignatureNotPending(err error) bool { return hasCode(err, CodeSignatureNotPending) }
+
+// IsClubNotValid reports whether err is (or wraps) CodeClubNotValid: a
+// transfer or migration to the contact's own club.
+func IsClubNotValid(err error) bool { return hasCode(err, CodeClubNotValid) }
+
+// IsContactNotValid reports whether err is (or wraps) CodeContactNotValid:
+// a contact in a state that cannot be transferred or migrated.
+func IsContactNotValid(err error) bool { return hasCode(err, CodeContactNotValid) }
 
 func hasCode(err error, code string) bool {
 	var ve *vendors.Error
@@ -211,6 +237,9 @@ func statusCode(status int) string {
 // delay at a day (the daily quota's horizon).
 func retryAfter(h http.Header, now time.Time) time.Duration {
 	d := vendors.ParseRetryAfter(h, now)
+	if d < 0 { // delta-seconds too large for a Duration: as long as we wait
+		return maxRetryAfter
+	}
 	if d == 0 {
 		for _, k := range []string{"X-Rate-Limit-Reset", "X-Spike-Arrest-Reset", "X-Quota-Reset"} {
 			ms, err := strconv.ParseInt(strings.TrimSpace(h.Get(k)), 10, 64)

@@ -51,6 +51,22 @@ func TestCheckResponse(t *testing.T) {
 			kind: vendors.Permanent, code: CodeClubNotValid,
 		},
 		{
+			name: "Retry-After too large for a Duration", status: 429, header: http.Header{"Retry-After": {"9227000000"}},
+			kind: vendors.RateLimited, code: CodeRateLimited, retryAfter: maxRetryAfter,
+		},
+		{
+			name: "invalid SMS code", status: 400, body: `{"@type":"hydra:Error","hydra:description":"api.error.signature-request.invalid-code"}`,
+			kind: vendors.Permanent, code: CodeInvalidCode,
+		},
+		{
+			name: "signature not pending", status: 400, body: `{"@type":"hydra:Error","hydra:description":"api.error.signature-request.invalid-transition"}`,
+			kind: vendors.Permanent, code: CodeSignatureNotPending,
+		},
+		{
+			name: "contact not valid", status: 400, body: `{"@type":"hydra:Error","hydra:description":"api.error.contact.migration.contact-not-valid"}`,
+			kind: vendors.Permanent, code: CodeContactNotValid,
+		},
+		{
 			name: "violations", status: 400,
 			body: `{"@type":"ConstraintViolationList","hydra:description":"mobile: required","violations":[{"propertyPath":"mobile","message":"required"},{"propertyPath":"birthDate","message":"This value is not a valid date."}]}`,
 			kind: vendors.Permanent, code: CodeValidation, message: "mobile: required",
@@ -149,9 +165,31 @@ func TestIsEmailAlreadyUsed(t *testing.T) {
 	}
 }
 
+func TestCodeHelpers(t *testing.T) {
+	tests := []struct {
+		code string
+		is   func(error) bool
+	}{
+		{CodeInvalidCode, IsInvalidCode},
+		{CodeSignatureNotPending, IsSignatureNotPending},
+		{CodeClubNotValid, IsClubNotValid},
+		{CodeContactNotValid, IsContactNotValid},
+		{CodeEmailAlreadyUsed, IsEmailAlreadyUsed},
+	}
+	for _, tt := range tests {
+		t.Run(tt.code, func(t *testing.T) {
+			err := fmt.Errorf("step: %w", &vendors.Error{Vendor: Vendor, Code: tt.code})
+			if !tt.is(err) || tt.is(&vendors.Error{Vendor: Vendor, Code: CodeValidation}) || tt.is(&vendors.Error{Vendor: "marta", Code: tt.code}) || tt.is(nil) {
+				t.Fatal("misclassified")
+			}
+		})
+	}
+}
+
 func FuzzCheckResponse(f *testing.F) {
 	f.Add(400, `{"@type":"hydra:Error","hydra:description":"api.error.contact.email-already-used"}`, "")
 	f.Add(400, `{"violations":[{"propertyPath":"mobile","message":"required"}]}`, "")
+	f.Add(400, `{"@type":"hydra:Error","hydra:description":"api.error.signature-request.invalid-code"}`, "")
 	f.Add(429, ``, "1700000000000")
 	f.Add(401, `{"error":"invalid_client"}`, "")
 	f.Add(200, `garbage`, "")

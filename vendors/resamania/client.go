@@ -5,7 +5,9 @@
 // The client authenticates with OAuth2 (client credentials by default; see
 // Grant for the contact- and club-scoped grants), caches tokens per grant
 // and subject, refreshes them before they expire, and re-authenticates once
-// when the API answers 401. Every reply is classified once, by
+// when the API answers 401. It paces its requests under the gateway's
+// limits per API key (see RateLimiter; on by default), so that the service
+// does not provoke 429s itself. Every reply is classified once, by
 // CheckResponse, into a *vendors.Error: permanent, transient or
 // rate-limited.
 //
@@ -16,6 +18,7 @@ package resamania
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -103,7 +106,9 @@ type options struct {
 	now       func() time.Time
 	tokenPath string
 	baseURL   string
-	limiter   *rate.Limiter
+	limiter   *RateLimiter  // the shared limiter (WithRateLimiter)
+	bucket    *rate.Limiter // this client's own limiter (WithRateLimit)
+	noLimit   bool          // WithoutRateLimit
 	userAgent string
 }
 
@@ -134,13 +139,32 @@ func WithTokenPath(p string) Option { return func(o *options) { o.tokenPath = p 
 // WithBaseURL overrides Config.BaseURL (tests point it at a simulator).
 func WithBaseURL(u string) Option { return func(o *options) { o.baseURL = u } }
 
-// WithRateLimit makes the client wait so that it sends at most r requests
-// per second (bursts of burst), token requests included, across all the
-// views As returns. A call whose context deadline is too near to wait gets a
-// RateLimited error. The default is no client-side limit: the gateway's
-// guideline is 1000 requests per minute and 30 per 100 ms per API key.
+// WithRateLimiter makes the client (and every view As returns) wait for l
+// before each request, token requests included. Give the same RateLimiter
+// to every client of the process: it keeps one budget per API key, shared
+// by all the clients of that key. A nil l is the default: NewClient creates
+// a RateLimiter of its own with the gateway's guideline (see
+// RateLimiterConfig). The last of WithRateLimiter, WithRateLimit and
+// WithoutRateLimit wins.
+func WithRateLimiter(l *RateLimiter) Option {
+	return func(o *options) { o.limiter, o.bucket, o.noLimit = l, nil, false }
+}
+
+// WithRateLimit replaces the default RateLimiter with a token bucket of
+// this client's own (shared by the views As returns, not with other
+// clients): at most r requests per second, bursts of burst, token requests
+// included. A call whose context deadline is too near to wait gets a
+// RateLimited error.
 func WithRateLimit(r rate.Limit, burst int) Option {
-	return func(o *options) { o.limiter = rate.NewLimiter(r, max(burst, 1)) }
+	return func(o *options) { o.bucket, o.limiter, o.noLimit = rate.NewLimiter(r, max(burst, 1)), nil, false }
+}
+
+// WithoutRateLimit turns the client-side rate limit off: the client sends
+// as fast as it is called and the gateway answers 429 (RateLimited, with
+// RetryAfter) when the API key goes over its limits. For load tests against
+// a simulator without limits.
+func WithoutRateLimit() Option {
+	return func(o *options) { o.limiter, o.bucket, o.noLimit = nil, nil, true }
 }
 
 // WithUserAgent sets the User-Agent header.
@@ -168,13 +192,19 @@ type core struct {
 	now       func() time.Time
 	apiBase   string // BaseURL + "/" + clientToken
 	tokenURL  string
-	limiter   *rate.Limiter
+	limiter   *RateLimiter      // nil: none, or bucket
+	keyID     [sha256.Size]byte // the API key as limiter knows it
+	bucket    *rate.Limiter     // WithRateLimit
 	userAgent string
 	tokens    *tokenCache
 }
 
 // NewClient validates cfg and returns a client authenticating with
-// ClientCredentials.
+// ClientCredentials. Unless an option says otherwise it paces its requests
+// with a RateLimiter of its own at the gateway's guideline (1000 requests a
+// minute, 30 per 100 ms): pass one RateLimiter to every client of the
+// process with WithRateLimiter so that clients of the same API key share
+// the budget.
 func NewClient(cfg Config, opts ...Option) (*Client, error) {
 	o := options{now: time.Now, tokenPath: DefaultTokenPath, userAgent: "registrar-resamania/1"}
 	for _, opt := range opts {
@@ -197,9 +227,12 @@ func NewClient(cfg Config, opts ...Option) (*Client, error) {
 	if _, err := url.Parse(tokenURL); err != nil {
 		return nil, fmt.Errorf("resamania: token path: %w", err)
 	}
+	if o.limiter == nil && o.bucket == nil && !o.noLimit {
+		o.limiter = NewRateLimiter(RateLimiterConfig{})
+	}
 	c := &core{
 		cfg: cfg, hc: o.hc, now: o.now, apiBase: base + "/" + cfg.ClientToken, tokenURL: tokenURL,
-		limiter: o.limiter, userAgent: o.userAgent,
+		limiter: o.limiter, keyID: limiterKey(cfg.APIKey.Reveal()), bucket: o.bucket, userAgent: o.userAgent,
 	}
 	c.tokens = newTokenCache(o.now, c.fetchToken)
 	return &Client{core: c, grant: ClientCredentials()}, nil
@@ -294,11 +327,14 @@ func (c *core) send(ctx context.Context, op string, req *http.Request) (*http.Re
 
 // wait blocks until the client-side rate limiter allows a request.
 func (c *core) wait(ctx context.Context, op string) error {
-	if c.limiter == nil {
+	if c.limiter != nil {
+		return c.limiter.wait(ctx, c.keyID, op)
+	}
+	if c.bucket == nil {
 		return nil
 	}
 	now := time.Now() // the limiter paces in real time, whatever WithClock says
-	r := c.limiter.ReserveN(now, 1)
+	r := c.bucket.ReserveN(now, 1)
 	d := r.DelayFrom(now)
 	if d == 0 {
 		return nil

@@ -252,7 +252,7 @@ func BenchmarkClientAgainstSimulator(b *testing.B) {
 	defer srv.Close()
 	tr := &http.Transport{MaxIdleConnsPerHost: 1000}
 	defer tr.CloseIdleConnections()
-	c, err := NewClient(demoConfig(srv.URL+env), WithHTTPClient(&http.Client{Transport: tr, Timeout: 10 * time.Second}))
+	c, err := NewClient(demoConfig(srv.URL+env), WithHTTPClient(&http.Client{Transport: tr, Timeout: 10 * time.Second}), WithoutRateLimit())
 	if err != nil {
 		b.Fatal(err)
 	}

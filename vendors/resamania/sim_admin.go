@@ -15,6 +15,8 @@ func (s *Simulator) adminHandler() http.Handler {
 			"/_sim/faults":   "GET, PUT/PATCH (partial), POST {failNext, status}, DELETE: the fault injector",
 			"/_sim/requests": "GET (?method=&route=), DELETE: the request log",
 			"/_sim/contacts": "GET ?clientToken=: the contacts; POST {clientToken, …contact}: seed one",
+			"/_sim/sales":    "GET ?clientToken=: the sales; POST {clientToken, id, contactId}: seed one",
+			"/_sim/sms":      "GET (?signatureRequest=IRI): the SMS sent, with their codes (the simulator's phone)",
 			"/_sim/accounts": "GET: accounts, clubs and their IRIs",
 			"/_sim/tokens":   "DELETE: revoke every issued token",
 		})
@@ -54,6 +56,38 @@ func (s *Simulator) adminHandler() http.Handler {
 			return
 		}
 		writeJSON(w, http.StatusCreated, "application/json", s.AddContact(a.ClientToken, in.Contact))
+	})
+	mux.HandleFunc("GET /_sim/sales", func(w http.ResponseWriter, r *http.Request) {
+		a, ok := s.adminAccount(w, r.URL.Query().Get("clientToken"))
+		if !ok {
+			return
+		}
+		writeJSON(w, http.StatusOK, "application/json", s.Sales(a.ClientToken))
+	})
+	mux.HandleFunc("POST /_sim/sales", func(w http.ResponseWriter, r *http.Request) {
+		var in struct {
+			ClientToken string `json:"clientToken"`
+			SimSale
+		}
+		if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxSimBody)).Decode(&in); err != nil {
+			writeJSON(w, http.StatusBadRequest, "application/json", map[string]string{"message": "invalid sale: " + err.Error()})
+			return
+		}
+		a, ok := s.adminAccount(w, in.ClientToken)
+		if !ok {
+			return
+		}
+		writeJSON(w, http.StatusCreated, "application/json", s.AddSale(a.ClientToken, in.SimSale))
+	})
+	mux.HandleFunc("GET /_sim/sms", func(w http.ResponseWriter, r *http.Request) {
+		want := r.URL.Query().Get("signatureRequest")
+		out := []SMS{}
+		for _, m := range s.SMS() {
+			if want == "" || m.SignatureRequestID == want {
+				out = append(out, m)
+			}
+		}
+		writeJSON(w, http.StatusOK, "application/json", out)
 	})
 	mux.HandleFunc("GET /_sim/accounts", func(w http.ResponseWriter, _ *http.Request) {
 		type clubJSON struct {

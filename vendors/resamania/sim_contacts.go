@@ -16,31 +16,83 @@ import (
 	"github.com/registrar-dev/registrar/vendors"
 )
 
+// Routes of the API, ids as {id}.
+const (
+	routeContacts           = "/contacts"
+	routeContact            = "/contacts/{id}"
+	routeNetworkSearch      = "/network/contact_search"
+	routeMigrate            = "/contacts/{id}/migrate"
+	routeMigrationRequests  = "/contact_migration_requests"
+	routeTransitions        = "/signature_requests/{id}/transitions"
+	routeSaleUpdateContact  = "/sale/{id}/update_contact"
+	routeSalesUpdateContact = "/sales/{id}/update_contact" // also seen in the vendor's documents
+)
+
+// routeTemplate returns the API route a path after the clientToken
+// matches, and its {id} segment; "" for none.
+func routeTemplate(route string) (tmpl, id string) {
+	segs := strings.Split(strings.TrimPrefix(route, "/"), "/")
+	switch len(segs) {
+	case 1:
+		if route == routeContacts || route == routeMigrationRequests {
+			return route, ""
+		}
+	case 2:
+		if route == routeNetworkSearch {
+			return route, ""
+		}
+		if segs[0] == "contacts" && segs[1] != "" {
+			return routeContact, segs[1]
+		}
+	case 3:
+		if segs[1] == "" {
+			return "", ""
+		}
+		switch {
+		case segs[0] == "contacts" && segs[2] == "migrate":
+			return routeMigrate, segs[1]
+		case segs[0] == "signature_requests" && segs[2] == "transitions":
+			return routeTransitions, segs[1]
+		case segs[0] == "sale" && segs[2] == "update_contact":
+			return routeSaleUpdateContact, segs[1]
+		case segs[0] == "sales" && segs[2] == "update_contact":
+			return routeSalesUpdateContact, segs[1]
+		}
+	}
+	return "", ""
+}
+
 // serveAPI routes an API call (after the gateway). As in Symfony, routing
 // comes before the firewall: an unknown route is 404 even without a token.
 func (s *Simulator) serveAPI(w http.ResponseWriter, r *http.Request, a *account, st *reqState) {
 	type handler func(http.ResponseWriter, *http.Request, *account, *simToken)
 	var h handler
 	allow := ""
-	switch {
-	case st.route == "/contacts":
-		allow = "GET, POST"
-		switch r.Method {
-		case http.MethodGet:
-			h = s.listContacts
-		case http.MethodPost:
-			h = s.createContact
+	on := func(method string, hf handler) {
+		if allow != "" {
+			allow += ", "
 		}
-	case st.route == "/network/contact_search":
-		allow = "GET"
-		if r.Method == http.MethodGet {
-			h = s.searchNetwork
+		allow += method
+		if r.Method == method {
+			h = hf
 		}
-	case strings.HasPrefix(st.route, "/contacts/") && strings.Count(st.route, "/") == 2:
-		allow = "GET"
-		if r.Method == http.MethodGet {
-			h = s.getContact
-		}
+	}
+	switch st.tmpl {
+	case routeContacts:
+		on(http.MethodGet, s.listContacts)
+		on(http.MethodPost, s.createContact)
+	case routeNetworkSearch:
+		on(http.MethodGet, s.searchNetwork)
+	case routeContact:
+		on(http.MethodGet, s.getContact)
+	case routeMigrate:
+		on(http.MethodPut, s.migrateContact)
+	case routeMigrationRequests:
+		on(http.MethodPost, s.createMigrationRequest)
+	case routeTransitions:
+		on(http.MethodPost, s.transitionSignatureRequest)
+	case routeSaleUpdateContact, routeSalesUpdateContact:
+		on(http.MethodPut, s.updateSaleContact)
 	}
 	if h == nil {
 		if allow != "" {
@@ -217,8 +269,9 @@ func (s *Simulator) searchNetwork(w http.ResponseWriter, r *http.Request, a *acc
 }
 
 // find returns the contacts matching the email filter of q (all when q has
-// none) and keep (caller holds Simulator.mu).
-func (a *account) find(q url.Values, keep func(*simContact) bool) []*simContact {
+// none) and keep, archived ones aside (caller holds Simulator.mu).
+func (a *account) find(q url.Values, keep0 func(*simContact) bool) []*simContact {
+	keep := func(c *simContact) bool { return !c.archived() && keep0(c) }
 	var out []*simContact
 	if emails, ok := q["email"]; ok {
 		email := ""
@@ -245,7 +298,8 @@ func (a *account) find(q url.Values, keep func(*simContact) bool) []*simContact 
 
 // getContact serves GET /contacts/{id}. A contact token reads only itself;
 // a club without data-sharing rights reading another club's contact gets
-// the French 400.
+// the French 400. An archived contact (the source of a validated transfer)
+// is still served, as it was.
 func (s *Simulator) getContact(w http.ResponseWriter, r *http.Request, a *account, t *simToken) {
 	iri := "/" + a.ClientToken + stateOf(r).route
 	id, ok := IDFromIRI(a.ClientToken, "contacts", iri)
@@ -283,43 +337,68 @@ var (
 	mobileRE = regexp.MustCompile(`^\+[1-9][0-9]{6,14}$`)
 )
 
+// jsonContentType refuses (415) a body declared as anything but JSON.
+func jsonContentType(w http.ResponseWriter, r *http.Request) bool {
+	if ct := r.Header.Get("Content-Type"); ct != "" {
+		if mt, _, _ := mime.ParseMediaType(ct); mt != "application/json" && mt != "application/ld+json" {
+			hydraError(w, http.StatusUnsupportedMediaType, `The content-type "`+mt+`" is not supported. Supported MIME types are "application/ld+json", "application/json".`)
+			return false
+		}
+	}
+	return true
+}
+
+// readJSON decodes a JSON object body into v and returns it raw too; it
+// writes the 400 (unreadable, not an object, a field of the wrong type) and
+// returns false on failure. Error messages never quote submitted values.
+func readJSON(w http.ResponseWriter, r *http.Request, v any) (map[string]json.RawMessage, bool) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxSimBody))
+	if err != nil {
+		hydraError(w, http.StatusBadRequest, "The request body could not be read.")
+		return nil, false
+	}
+	var raw map[string]json.RawMessage
+	if err := json.Unmarshal(body, &raw); err != nil || raw == nil {
+		hydraError(w, http.StatusBadRequest, "Syntax error")
+		return nil, false
+	}
+	if err := json.NewDecoder(bytes.NewReader(body)).Decode(v); err != nil {
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) {
+			hydraError(w, http.StatusBadRequest, `The type of the "`+te.Field+`" attribute must be "`+te.Type.String()+`", "`+te.Value+`" given.`)
+			return nil, false
+		}
+		hydraError(w, http.StatusBadRequest, "Syntax error")
+		return nil, false
+	}
+	return raw, true
+}
+
 // createContact serves POST /contacts: IRIs first (a bare or unknown clubId
 // or sourceId gives 404), then the required fields and formats (400
 // ConstraintViolationList), then email uniqueness across the clientToken
 // (400 email-already-used); 201 with the Person.
+//
+// [inferred] E-mail uniqueness binds prospects, clients and old clients,
+// not temp contacts: a temp contact is made for a person who already
+// exists elsewhere (the target of PUT /contacts/{id}/migrate), so it may
+// reuse a used e-mail, and it does not make its e-mail used for others.
+// Without that rule the documented migration could never be set up.
 func (s *Simulator) createContact(w http.ResponseWriter, r *http.Request, a *account, t *simToken) {
 	if t.grant == GrantContactCredentials {
 		unauthorizedEndpoint(w)
 		return
 	}
-	if ct := r.Header.Get("Content-Type"); ct != "" {
-		if mt, _, _ := mime.ParseMediaType(ct); mt != "application/json" && mt != "application/ld+json" {
-			hydraError(w, http.StatusUnsupportedMediaType, `The content-type "`+mt+`" is not supported. Supported MIME types are "application/ld+json", "application/json".`)
-			return
-		}
+	if !jsonContentType(w, r) {
+		return
 	}
 	sc, ok := s.scope(w, r, a, t)
 	if !ok {
 		return
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxSimBody))
-	if err != nil {
-		hydraError(w, http.StatusBadRequest, "The request body could not be read.")
-		return
-	}
-	var raw map[string]json.RawMessage
 	var in NewContact
-	if err := json.Unmarshal(body, &raw); err != nil || raw == nil {
-		hydraError(w, http.StatusBadRequest, "Syntax error")
-		return
-	}
-	if err := json.NewDecoder(bytes.NewReader(body)).Decode(&in); err != nil {
-		var te *json.UnmarshalTypeError
-		if errors.As(err, &te) {
-			hydraError(w, http.StatusBadRequest, `The type of the "`+te.Field+`" attribute must be "`+te.Type.String()+`", "`+te.Value+`" given.`)
-			return
-		}
-		hydraError(w, http.StatusBadRequest, "Syntax error")
+	raw, ok := readJSON(w, r, &in)
+	if !ok {
 		return
 	}
 
@@ -349,7 +428,7 @@ func (s *Simulator) createContact(w http.ResponseWriter, r *http.Request, a *acc
 	}
 
 	s.mu.Lock()
-	if in.Email != "" && len(a.byEmail[strings.ToLower(in.Email)]) > 0 {
+	if in.State != StateTemp && a.emailUsed(in.Email) {
 		s.mu.Unlock()
 		hydraError(w, http.StatusBadRequest, CodeEmailAlreadyUsed)
 		return
@@ -364,6 +443,20 @@ func (s *Simulator) createContact(w http.ResponseWriter, r *http.Request, a *acc
 	w.Header().Set("Location", p.ID)
 	w.Header().Set("Content-Location", p.ID)
 	writeJSON(w, http.StatusCreated, "application/ld+json; charset=utf-8", p)
+}
+
+// emailUsed reports whether a contact that counts for e-mail uniqueness
+// (not temp, not archived) has email (caller holds Simulator.mu).
+func (a *account) emailUsed(email string) bool {
+	if email == "" {
+		return false
+	}
+	for _, c := range a.byEmail[strings.ToLower(email)] {
+		if !c.archived() && c.c.State != StateTemp {
+			return true
+		}
+	}
+	return false
 }
 
 // newAddress keeps the four fields a client may set.

@@ -175,12 +175,12 @@ func (s *Simulator) tokenEndpoint(w http.ResponseWriter, r *http.Request, a *acc
 			oauthError(w, http.StatusBadRequest, "invalid_request", `Missing parameter "email"`)
 			return
 		}
-		cs := a.byEmail[strings.ToLower(email)]
-		if len(cs) == 0 {
+		c := a.contactByEmail(email)
+		if c == nil {
 			oauthError(w, http.StatusBadRequest, "invalid_grant", "Invalid contact credentials")
 			return
 		}
-		subject = cs[0].c.ID
+		subject = c.c.ID
 	case GrantClubCredentials:
 		club := r.PostForm.Get("clubId")
 		if club == "" {
@@ -220,6 +220,27 @@ func (s *Simulator) tokenEndpoint(w http.ResponseWriter, r *http.Request, a *acc
 		"scope":         scopeOf(grant),
 		"refresh_token": t.refresh,
 	})
+}
+
+// contactByEmail is the contact a contact grant for email acts as
+// (caller holds Simulator.mu). [inferred] E-mails are unique among the
+// contacts that are neither temp nor archived, but temp and archived
+// contacts may share one: the grant acts as the contact that counts for
+// uniqueness (so the source of a migration, not its temp target), else as
+// the first temp contact with the e-mail; an archived contact (the source
+// of a validated transfer) can no longer be authenticated as.
+func (a *account) contactByEmail(email string) *simContact {
+	var temp *simContact
+	for _, c := range a.byEmail[strings.ToLower(email)] {
+		switch {
+		case c.archived():
+		case c.c.State != StateTemp:
+			return c
+		case temp == nil:
+			temp = c
+		}
+	}
+	return temp
 }
 
 func scopeOf(grant string) string {

@@ -83,6 +83,9 @@ type SimAccount struct {
 	RequiredFields []string `json:"requiredFields" yaml:"requiredFields"`
 	// Contacts are seeded at start, as by Simulator.AddContact.
 	Contacts []Contact `json:"contacts,omitempty" yaml:"contacts,omitempty"`
+	// Sales are seeded at start, after the contacts, as by
+	// Simulator.AddSale.
+	Sales []SimSale `json:"sales,omitempty" yaml:"sales,omitempty"`
 }
 
 // SimClub is a club of an account's network.
@@ -135,9 +138,12 @@ func DefaultSimConfig() SimConfig {
 }
 
 // Simulator is an in-process Resamania behind its Gravitee gateway: the
-// token endpoint with the three grants, contact search and creation, the
-// Hydra error bodies, the rate limits, and the faults of a fault.Injector.
-// It is an http.Handler, safe for concurrent use.
+// token endpoint with the three grants, contact search, reading and
+// creation, the prospect transfer (contact migration requests validated
+// with an SMS code, the SMS kept in an outbox: see SMS), the contact
+// migration and the sale update, the Hydra error bodies, the rate limits,
+// and the faults of a fault.Injector. It is an http.Handler, safe for
+// concurrent use.
 //
 // It serves "{anything}/{clientToken}/…": whatever precedes a known
 // clientToken is the environment, so BaseURL = server URL + "/resa2-staging"
@@ -156,9 +162,10 @@ type Simulator struct {
 	byAPIKey map[string]*account
 	order    []*account
 
-	mu      sync.Mutex // guards the accounts' contacts and the tokens
+	mu      sync.Mutex // guards the accounts' contacts, signature requests and sales, the tokens and the SMS outbox
 	tokens  map[string]*simToken
 	refresh map[string]*simToken
+	sms     []SMS // the last maxSMS sent, oldest first
 
 	logMu  sync.Mutex
 	log    []Request // a ring of at most logMax once full
@@ -179,7 +186,7 @@ type Request struct {
 	Time          time.Time `json:"time"`
 	Method        string    `json:"method"`
 	Path          string    `json:"path"`                  // the URL path as received
-	Route         string    `json:"route"`                 // the path after the clientToken, e.g. "/contacts", "/oauth/v2/token"; empty if unrouted
+	Route         string    `json:"route"`                 // the route after the clientToken, ids as {id}: "/contacts", "/contacts/{id}/migrate", "/oauth/v2/token"; the path itself for an unknown route; empty if unrouted
 	Query         string    `json:"query,omitempty"`       // the raw query
 	ClientToken   string    `json:"clientToken,omitempty"` //
 	ClubID        string    `json:"clubId,omitempty"`      // the x-user-club-id header
@@ -190,7 +197,8 @@ type Request struct {
 
 // Validate reports what NewSimulator would ignore: accounts without a
 // clientToken, client id, secret or API key, or repeating another's
-// clientToken or API key; clubs with a non-positive or repeated id.
+// clientToken or API key; clubs with a non-positive or repeated id; sales
+// with a negative or repeated id.
 func (c SimConfig) Validate() error {
 	tokens, keys := map[string]bool{}, map[string]bool{}
 	for i, a := range c.Accounts {
@@ -212,6 +220,13 @@ func (c SimConfig) Validate() error {
 			}
 			clubs[cl.ID] = true
 		}
+		sales := map[int]bool{}
+		for j, sl := range a.Sales {
+			if sl.ID < 0 || (sl.ID > 0 && sales[sl.ID]) {
+				return fmt.Errorf("resamania simulator: accounts[%d].sales[%d]: id %d is negative or is used twice", i, j, sl.ID)
+			}
+			sales[sl.ID] = true
+		}
 	}
 	return nil
 }
@@ -219,7 +234,7 @@ func (c SimConfig) Validate() error {
 // NewSimulator returns a simulator serving cfg's accounts. What Validate
 // reports is ignored: the first account with a clientToken or API key wins,
 // accounts lacking one are skipped, and so are clubs with a bad or repeated
-// id.
+// id; a sale with a bad or repeated id gets a new one.
 func NewSimulator(cfg SimConfig) *Simulator {
 	s := &Simulator{
 		now:      cfg.Clock,
@@ -253,6 +268,9 @@ func NewSimulator(cfg SimConfig) *Simulator {
 		for _, c := range sa.Contacts {
 			a.add(c)
 		}
+		for _, sl := range sa.Sales {
+			a.addSale(sl)
+		}
 	}
 	s.api = s.faults.Wrap(http.HandlerFunc(s.gateway))
 	s.admin = s.adminHandler()
@@ -266,7 +284,9 @@ func (s *Simulator) Faults() *fault.Injector { return s.faults }
 type reqState struct {
 	rec     *Request
 	acct    *account // from the path; nil for an environment-level token endpoint
-	route   string
+	route   string   // the path after the clientToken
+	tmpl    string   // the API route route matches ("/contacts/{id}"), or ""
+	pathID  string   // the {id} segment of route, if tmpl has one
 	matched bool
 }
 
@@ -287,6 +307,8 @@ func stateOf(r *http.Request) *reqState {
 //	/_sim/faults     the fault injector's admin (see fault.Injector.ServeAdmin)
 //	/_sim/requests   GET the request log (?method=&route= filter), DELETE clears it
 //	/_sim/contacts   GET ?clientToken= the contacts; POST a Contact with "clientToken" to seed one
+//	/_sim/sales      GET ?clientToken= the sales; POST a SimSale with "clientToken" to seed one
+//	/_sim/sms        GET the SMS sent, oldest first (?signatureRequest= an IRI filters): the simulator's phone
 //	/_sim/accounts   GET the accounts, clubs and IRIs (no secrets)
 //	/_sim/tokens     DELETE revokes every issued token
 func (s *Simulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -315,6 +337,10 @@ func (s *Simulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		st.rec.Route = st.route
 		if st.acct != nil {
 			st.rec.ClientToken = st.acct.ClientToken
+			st.tmpl, st.pathID = routeTemplate(st.route)
+			if st.tmpl != "" {
+				st.rec.Route = st.tmpl
+			}
 		}
 	}
 	sw := &statusWriter{ResponseWriter: w}
@@ -472,9 +498,14 @@ type account struct {
 	nodes      map[int]int     // network node id → club id, 0 for the root
 	contacts   []*simContact
 	byID       map[int]*simContact
-	byEmail    map[string][]*simContact // by lower-cased email
+	byEmail    map[string][]*simContact // by lower-cased email, archived contacts included
 	nextID     int
 	nextAddrID int
+	signatures map[int]*simSignature // by id
+	nextSigID  int
+	sales      []*SimSaleState // in creation order
+	salesByID  map[int]*SimSaleState
+	nextSaleID int
 }
 
 func newAccount(sa SimAccount) *account {
@@ -486,8 +517,12 @@ func newAccount(sa SimAccount) *account {
 		byEmail:    map[string][]*simContact{},
 		nextID:     firstContactID,
 		nextAddrID: firstAddressID,
+		signatures: map[int]*simSignature{},
+		nextSigID:  firstSignatureRequestID,
+		salesByID:  map[int]*SimSaleState{},
+		nextSaleID: firstSaleID,
 	}
-	a.Contacts = nil
+	a.Contacts, a.Sales = nil, nil
 	if a.NetworkNodeID <= 0 {
 		a.NetworkNodeID = defaultRootNetworkNode
 	}
@@ -515,7 +550,15 @@ type simContact struct {
 	id     int
 	clubID int
 	c      Contact
+	// movedTo is the id of the contact a validated transfer created from
+	// this one, 0 if none: the contact is then archived — readable by id,
+	// but out of e-mail look-ups, searches and listings, no longer
+	// counted for e-mail uniqueness, and refused as the source of another
+	// transfer or migration.
+	movedTo int
 }
+
+func (c *simContact) archived() bool { return c.movedTo != 0 }
 
 func (c *simContact) view() Contact {
 	v := c.c

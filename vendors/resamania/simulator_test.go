@@ -497,6 +497,9 @@ func TestSimConfigValidate(t *testing.T) {
 			c.Accounts = append(c.Accounts, a)
 		}, false},
 		{"repeated club", func(c *SimConfig) { c.Accounts[0].Clubs[1].ID = c.Accounts[0].Clubs[0].ID }, false},
+		{"sales", func(c *SimConfig) { c.Accounts[0].Sales = []SimSale{{ID: 33}, {}, {}} }, true},
+		{"negative sale id", func(c *SimConfig) { c.Accounts[0].Sales = []SimSale{{ID: -1}} }, false},
+		{"repeated sale id", func(c *SimConfig) { c.Accounts[0].Sales = []SimSale{{ID: 33}, {ID: 33}} }, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -506,5 +509,205 @@ func TestSimConfigValidate(t *testing.T) {
 				t.Fatalf("Validate() = %v, want ok=%v", err, tt.ok)
 			}
 		})
+	}
+}
+
+func TestSimMigrationRequestRaw(t *testing.T) {
+	h := newHarness(t, nil)
+	tok := h.rawToken(t, GrantClientCredentials, nil)
+	justineID := seededID(t, h, justine)
+	noMobile := h.sim.AddContact("demoapi", Contact{Email: "nomobile@example.com", ClubID: lyon.ClubID}).ID
+	const path = env + "/demoapi/contact_migration_requests"
+	body := func(contact, club string) string {
+		return `{"contactId":"` + contact + `","clubId":"` + club + `","disableNetwork":true}`
+	}
+	ctok := h.rawToken(t, GrantContactCredentials, url.Values{"email": {justine}})
+	tests := []struct {
+		name    string
+		method  string
+		body    string
+		headers map[string]string
+		status  int
+		check   func(*testing.T, rawReply)
+	}{
+		{"wrong method", "GET", "", api(tok), 405, func(t *testing.T, r rawReply) {
+			if r.header.Get("Allow") != "POST" {
+				t.Fatalf("Allow %q", r.header.Get("Allow"))
+			}
+		}},
+		{"contact token", "POST", body(justineID, paris.ClubID), api(ctok), 403, nil},
+		{"no scope", "POST", body(justineID, paris.ClubID), with(api(tok), "x-user-club-id", "-", "x-user-network-node-id", "-"), 404, nil},
+		{"missing fields", "POST", `{"disableNetwork":true}`, api(tok), 400, func(t *testing.T, r rawReply) {
+			if !strings.Contains(r.text, `"propertyPath":"contactId"`) || !strings.Contains(r.text, `"propertyPath":"clubId"`) {
+				t.Fatalf("%s", r.text)
+			}
+		}},
+		{"bare contact id", "POST", body(strings.TrimPrefix(justineID, "/demoapi/contacts/"), paris.ClubID), api(tok), 404, nil},
+		{"bare club id", "POST", body(justineID, "1357"), api(tok), 404, nil},
+		{"wrong content type", "POST", body(justineID, paris.ClubID), with(api(tok), "Content-Type", "text/plain"), 415, nil},
+		{"no mobile to send the code to", "POST", body(noMobile, paris.ClubID), api(tok), 400, func(t *testing.T, r rawReply) {
+			if !strings.Contains(r.text, `"propertyPath":"mobile"`) {
+				t.Fatalf("%s", r.text)
+			}
+		}},
+		{"created", "POST", body(justineID, paris.ClubID), api(tok), 201, func(t *testing.T, r rawReply) {
+			id, _ := r.body["@id"].(string)
+			if r.body["@type"] != "SignatureRequest" || r.body["@context"] != "/demoapi/contexts/SignatureRequest" ||
+				r.body["state"] != "created" || r.body["resultTargetId"] != nil || !strings.HasPrefix(id, "/demoapi/signature_requests/") {
+				t.Fatalf("%s", r.text)
+			}
+			c, ok := h.sim.LastCode(id)
+			if !ok || strings.Contains(r.text, c) || strings.Contains(r.text, `"code"`) {
+				t.Fatalf("the reply shows the code (%s, %v): %s", c, ok, r.text)
+			}
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := h.rawCall(t, tt.method, path, tt.body, tt.headers)
+			if r.status != tt.status {
+				t.Fatalf("status %d, want %d: %s", r.status, tt.status, r.text)
+			}
+			if tt.check != nil {
+				tt.check(t, r)
+			}
+		})
+	}
+	if n := len(h.sim.SMS()); n != 1 {
+		t.Fatalf("%d SMS sent, want 1", n)
+	}
+}
+
+func TestSimTransitionsRaw(t *testing.T) {
+	h := newHarness(t, nil)
+	tok := h.rawToken(t, GrantClientCredentials, nil)
+	r := h.rawCall(t, "POST", env+"/demoapi/contact_migration_requests",
+		`{"contactId":"`+seededID(t, h, justine)+`","clubId":"`+paris.ClubID+`"}`, api(tok))
+	if r.status != 201 {
+		t.Fatalf("%d %s", r.status, r.text)
+	}
+	iri := r.body["@id"].(string)
+	tests := []struct {
+		name   string
+		path   string
+		body   string
+		status int
+		desc   string // hydra:description, if any
+	}{
+		{"id not a number", "/demoapi/signature_requests/abc/transitions", `{"transition":"cancel"}`, 404, ""},
+		{"IRI in the path", "/demoapi/signature_requests/" + iri + "/transitions", `{"transition":"cancel"}`, 404, ""},
+		{"unknown request", "/demoapi/signature_requests/1/transitions", `{"transition":"cancel"}`, 404, `Item not found for "/demoapi/signature_requests/1".`},
+		{"no transition", iri + "/transitions", `{}`, 400, "transition: required"},
+		{"unknown transition", iri + "/transitions", `{"transition":"approve"}`, 400, "transition: The value you selected is not a valid choice."},
+		{"code of the wrong type", iri + "/transitions", `{"transition":"validate","code":949875}`, 400, `The type of the "code" attribute must be "string", "number" given.`},
+		{"wrong code", iri + "/transitions", `{"transition":"validate","code":"x"}`, 400, CodeInvalidCode},
+		{"cancel", iri + "/transitions", `{"transition":"cancel","disableNetwork":true}`, 201, ""},
+		{"cancel again", iri + "/transitions", `{"transition":"cancel"}`, 400, CodeSignatureNotPending},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := h.rawCall(t, "POST", env+tt.path, tt.body, api(tok))
+			if r.status != tt.status || (tt.desc != "" && r.body["hydra:description"] != tt.desc) {
+				t.Fatalf("%d %s", r.status, r.text)
+			}
+		})
+	}
+	if n := h.sim.CountRequests("POST", "/signature_requests/{id}/transitions"); n != 8 {
+		t.Fatalf("%d transitions logged under the route, want 8", n)
+	}
+
+	// The phone, over HTTP.
+	r = h.rawCall(t, "GET", "/_sim/sms?signatureRequest="+url.QueryEscape(iri), "", nil)
+	var sms []SMS
+	if err := json.Unmarshal([]byte(r.text), &sms); err != nil || len(sms) != 1 || sms[0].SignatureRequestID != iri ||
+		sms[0].To != "+33612341615" || len(sms[0].Code) != 6 {
+		t.Fatalf("/_sim/sms: %s %v", r.text, err)
+	}
+	if r = h.rawCall(t, "GET", env+"/_sim/sms?signatureRequest=/demoapi/signature_requests/1", "", nil); r.status != 200 || strings.TrimSpace(r.text) != "[]" {
+		t.Fatalf("/_sim/sms filtered: %d %s", r.status, r.text)
+	}
+}
+
+func TestSimMigrateRaw(t *testing.T) {
+	h := newHarness(t, nil)
+	source := seededID(t, h, justine)
+	temp := h.sim.AddContact("demoapi", Contact{Email: justine, State: StateTemp, ClubID: paris.ClubID})
+	ctok := h.rawToken(t, GrantContactCredentials, url.Values{"email": {justine}})
+	path := env + source + "/migrate"
+	tests := []struct {
+		name   string
+		method string
+		path   string
+		body   string
+		status int
+	}{
+		{"wrong method", "POST", path, "{}", 405},
+		{"id not a number", "PUT", env + "/demoapi/contacts/x/migrate", "{}", 404},
+		{"missing fields", "PUT", path, "{}", 400},
+		{"bare target", "PUT", path, `{"targetContactId":"2974001","targetClubId":"` + paris.ClubID + `"}`, 404},
+		{"bare club", "PUT", path, `{"targetContactId":"` + temp.ID + `","targetClubId":"1357"}`, 404},
+		{"migrated", "PUT", path, `{"targetContactId":"` + temp.ID + `","targetClubId":"` + paris.ClubID + `"}`, 204},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := h.rawCall(t, tt.method, tt.path, tt.body, with(api(ctok), "x-user-club-id", lyon.ClubID, "x-user-network-node-id", "-"))
+			if r.status != tt.status {
+				t.Fatalf("status %d, want %d: %s", r.status, tt.status, r.text)
+			}
+			if r.status == 204 && r.text != "" {
+				t.Fatalf("204 with a body: %q", r.text)
+			}
+		})
+	}
+	if n := h.sim.CountResponses("PUT", "/contacts/{id}/migrate", 204); n != 1 {
+		t.Fatalf("logged %d migrations", n)
+	}
+}
+
+func TestSimUpdateSaleContactRaw(t *testing.T) {
+	justineIRI := ContactIRI("demoapi", firstContactID) // seeded first
+	h := newHarness(t, func(c *SimConfig) {
+		c.Accounts[0].Sales = []SimSale{{ID: 33, ContactID: justineIRI}, {ContactID: "/demoapi/contacts/1"}}
+	})
+	tok := h.rawToken(t, GrantClientCredentials, nil)
+	sales := h.sim.Sales("demoapi")
+	if len(sales) != 2 || sales[0] != (SimSaleState{ID: 33, ContactID: justineIRI, ContactNumber: "C2974000", ContactFamilyName: "Doe",
+		ContactGivenName: "Justine"}) || sales[1].ID != 34 || sales[1].ContactFamilyName != "" {
+		t.Fatalf("seeded sales = %+v", sales)
+	}
+	tests := []struct {
+		name    string
+		method  string
+		path    string
+		headers map[string]string
+		status  int
+	}{
+		{"sale", "PUT", "/demoapi/sale/33/update_contact", api(tok), 204},
+		{"sales", "PUT", "/demoapi/sales/33/update_contact", api(tok), 204},
+		{"IRI in the path", "PUT", "/demoapi/sale//demoapi/sales/33/update_contact", api(tok), 404},
+		{"id not a number", "PUT", "/demoapi/sale/x33/update_contact", api(tok), 404},
+		{"unknown sale", "PUT", "/demoapi/sale/35/update_contact", api(tok), 404},
+		{"sale of an unknown contact", "PUT", "/demoapi/sale/34/update_contact", api(tok), 404},
+		{"wrong method", "POST", "/demoapi/sale/33/update_contact", api(tok), 405},
+		{"no bearer", "PUT", "/demoapi/sale/33/update_contact", with(api(tok), "Authorization", "-"), 401},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := h.rawCall(t, tt.method, env+tt.path, "", tt.headers)
+			if r.status != tt.status || (r.status == 204 && r.text != "") {
+				t.Fatalf("%d %q, want %d", r.status, r.text, tt.status)
+			}
+		})
+	}
+	if h.sim.CountResponses("PUT", "/sale/{id}/update_contact", 204) != 1 || h.sim.CountResponses("PUT", "/sales/{id}/update_contact", 204) != 1 {
+		t.Fatalf("log = %+v", h.sim.Requests())
+	}
+
+	r := h.rawCall(t, "POST", "/_sim/sales", `{"id":40,"contactId":"`+justineIRI+`"}`, nil)
+	if r.status != 201 || r.body["id"] != 40.0 || r.body["contactGivenName"] != "Justine" {
+		t.Fatalf("seed a sale: %d %s", r.status, r.text)
+	}
+	if r = h.rawCall(t, "GET", "/_sim/sales?clientToken=demoapi", "", nil); r.status != 200 || !strings.Contains(r.text, `"id":40`) {
+		t.Fatalf("sales: %d %s", r.status, r.text)
 	}
 }

@@ -47,6 +47,7 @@ type ResamaniaTransferAPI interface {
 	ValidateSignatureRequest(ctx context.Context, s resamania.Scope, requestID, code string) (resamania.SignatureRequest, error)
 	CancelSignatureRequest(ctx context.Context, s resamania.Scope, requestID string) (resamania.SignatureRequest, error)
 	GetContact(ctx context.Context, s resamania.Scope, contactID string) (resamania.Contact, error)
+	FindContactsByEmail(ctx context.Context, s resamania.Scope, email string) ([]resamania.Contact, error)
 }
 
 // ResamaniaTransferClients returns the transfer client of a tenant.
@@ -134,15 +135,27 @@ func (h *ResamaniaTransfer) Verify(ctx context.Context, r *Run, code string) (Tr
 		return Transition{}, err
 	}
 	sr, err := api.ValidateSignatureRequest(ctx, p.destination(), reqID, code)
-	if resamania.IsInvalidCode(err) {
+	var c resamania.Contact
+	switch {
+	case resamania.IsInvalidCode(err):
 		return Transition{}, fmt.Errorf("resamania: %w", ErrWrongCode)
-	}
-	if err != nil {
+	case resamania.IsSignatureNotPending(err):
+		// Validated already — by this very code, when the reply or the
+		// commit after it was lost — or cancelled. Look before failing.
+		found, ok, lerr := h.transferred(ctx, r, api, p)
+		if lerr != nil {
+			return Transition{}, lerr
+		}
+		if !ok {
+			return Transition{}, err
+		}
+		c, sr.ResultTargetID = found, found.ID
+	case err != nil:
 		return Transition{}, err
-	}
-	c, err := api.GetContact(ctx, p.destination(), sr.ResultTargetID)
-	if err != nil {
-		return Transition{}, err
+	default:
+		if c, err = api.GetContact(ctx, p.destination(), sr.ResultTargetID); err != nil {
+			return Transition{}, err
+		}
 	}
 	clubID := c.ClubID
 	if clubID == "" {
@@ -155,6 +168,36 @@ func (h *ResamaniaTransfer) Verify(ctx context.Context, r *Run, code string) (Tr
 		Terminal: &events.Completed{Result: events.ResamaniaResult{ContactID: sr.ResultTargetID, ContactNumber: c.Number,
 			ClubID: clubID, Transferred: true}},
 	}, nil
+}
+
+// transferred finds the person in the destination club after a transfer
+// whose outcome was lost: by the register command's e-mail, or the source
+// contact's.
+func (h *ResamaniaTransfer) transferred(ctx context.Context, r *Run, api ResamaniaTransferAPI, p transferPlan) (resamania.Contact, bool, error) {
+	email := ""
+	if r.Flow.Flow == events.CmdResamaniaRegister {
+		var cmd events.ResamaniaRegister
+		if err := r.Command(&cmd); err != nil {
+			return resamania.Contact{}, false, err
+		}
+		email = cmd.Contact.Email
+	} else {
+		src, err := api.GetContact(ctx, resamania.Scope{ClubID: p.SourceClubID}, p.ContactID)
+		if err != nil {
+			return resamania.Contact{}, false, err
+		}
+		email = src.Email
+	}
+	found, err := api.FindContactsByEmail(ctx, p.destination(), email)
+	if err != nil {
+		return resamania.Contact{}, false, err
+	}
+	for _, c := range found {
+		if c.ClubID == p.DestinationClubID && c.ID != p.ContactID {
+			return c, true, nil
+		}
+	}
+	return resamania.Contact{}, false, nil
 }
 
 // Resend implements OTPVendor: the pending request is cancelled and a new

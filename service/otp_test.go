@@ -326,3 +326,64 @@ func (e *env) contactIRI(email string) string {
 	e.t.Fatalf("no contact %s at the simulator", email)
 	return ""
 }
+
+// TestCodeValidatedButOutcomeLostCompletes plays a validation whose reply
+// (or the commit after it) was lost: the vendor already moved the person
+// when the code is submitted, and the flow completes with the contact it
+// finds in the destination club instead of failing.
+func TestCodeValidatedButOutcomeLostCompletes(t *testing.T) {
+	e := startEnv(t)
+	publish(t, e.js, registerSubject, "", e.registerIn(0, "lost-1", justine, ""))
+	e.waitEvents("lost-1", 1)
+	sms := e.sims.Resamania.SMS()
+	last := sms[len(sms)-1]
+
+	tc, err := e.sims.ResamaniaTenant(e.account.ClientToken)
+	if err != nil {
+		t.Fatal(err)
+	}
+	client, err := resamania.NewClient(resamania.Config{BaseURL: tc.BaseURL, ClientToken: tc.ClientToken, ClientID: tc.ClientID,
+		ClientSecret: tc.ClientSecret, APIKey: tc.APIKey}, resamania.WithoutRateLimit())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := client.ValidateSignatureRequest(t.Context(), resamania.Scope{ClubID: e.club, NetworkNodeID: e.node}, last.SignatureRequestID, last.Code); err != nil {
+		t.Fatal(err)
+	}
+
+	e.submit("lost-1", last.Code)
+	evs := e.terminal("lost-1")
+	if got, want := types(evs), []string{"otp.requested", "resamania.prospect_transferred", "completed"}; !slices.Equal(got, want) {
+		t.Fatalf("events = %v, want %v (%s)", got, want, evs[len(evs)-1].Data)
+	}
+}
+
+// TestRedeliveredStepMessagesCauseNoSecondVendorEffect republishes every
+// step message of a finished migration (as a redelivery or a replay would)
+// and checks the simulator saw no second call.
+func TestRedeliveredStepMessagesCauseNoSecondVendorEffect(t *testing.T) {
+	e := startEnv(t)
+	e.sims.Resamania.AddSale(e.account.ClientToken, resamania.SimSale{ID: 33, ContactID: e.contactIRI(justine)})
+	publish(t, e.js, registerSubject, "", e.registerIn(0, "rdm-1", justine, `"onProspectElsewhere":"migrate","saleId":"33",`))
+	e.terminal("rdm-1")
+	before := len(e.sims.Resamania.Requests())
+
+	for seq, step := range []string{"resamania.lookup", "resamania.migrate.temp", "resamania.migrate.contact", "resamania.sale.update"} {
+		body := fmt.Sprintf(`{"registrationId":"rdm-1","flow":"resamania.register","step":%q,"seq":%d}`, step, seq+1)
+		publish(t, e.js, "registrar.step."+step, fmt.Sprintf("again-%d", seq), []byte(body))
+	}
+	// A later registration's end shows the replays were handled.
+	publish(t, e.js, registerSubject, "", e.register("rdm-2", "acme", "rdm2@example.com", ""))
+	e.terminal("rdm-2")
+	var after []string
+	for _, r := range e.sims.Resamania.Requests()[before:] {
+		after = append(after, r.Method+" "+r.Route)
+	}
+	want := []string{"GET /contacts", "GET /network/contact_search", "POST /contacts"} // rdm-2 only
+	if !slices.Equal(after, want) {
+		t.Errorf("vendor calls after the replays = %v, want only rdm-2's %v", after, want)
+	}
+	if got := countTypes(e.events.of("rdm-1"))["completed"]; got != 1 {
+		t.Errorf("rdm-1 completed %d times", got)
+	}
+}

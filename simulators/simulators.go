@@ -108,6 +108,9 @@ func (s *Set) ResamaniaTenant(clientToken string) (*config.Resamania, error) {
 				ClientID:     a.ClientID,
 				ClientSecret: secret.New(a.ClientSecret),
 				APIKey:       secret.New(a.APIKey),
+				// The client limits itself as the simulator does (off when
+				// the simulator's limits are off).
+				RateLimit: config.RateLimit{PerMinute: s.resamaniaCfg.RateLimit.PerMinute, SpikeArrest: s.resamaniaCfg.RateLimit.SpikeArrest},
 			}, nil
 		}
 	}

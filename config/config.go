@@ -37,10 +37,14 @@ type Config struct {
 	Store Store `yaml:"store"`
 	// DataDir is where embedded state lives (the embedded NATS server's
 	// store and the SQLite database). Empty: ./registrar-data.
-	DataDir    string     `yaml:"dataDir"`
-	Admin      Admin      `yaml:"admin"`
-	Processing Processing `yaml:"processing"`
-	Log        Log        `yaml:"log"`
+	DataDir string `yaml:"dataDir"`
+	// DataKey (base64, 32 bytes) encrypts the secrets a flow keeps for a
+	// while (a MARTA password between the code and the data entry); empty:
+	// a key generated once and kept in <dataDir>/data.key.
+	DataKey    secret.String `yaml:"dataKey"`
+	Admin      Admin         `yaml:"admin"`
+	Processing Processing    `yaml:"processing"`
+	Log        Log           `yaml:"log"`
 	// Tenants maps a tenant name (^[a-z0-9][a-z0-9_-]*$, at most 64
 	// characters) to its vendor accounts. Commands name their tenant.
 	Tenants map[string]Tenant `yaml:"tenants"`

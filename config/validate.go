@@ -42,6 +42,12 @@ func (c *Config) Validate() error {
 		v.fail("admin.listen", "must be host:port, such as 127.0.0.1:9090 or :9090")
 	}
 
+	if !c.DataKey.IsZero() {
+		if _, err := secret.DecodeKey(c.DataKey); err != nil {
+			v.fail("dataKey", "%s", err.Error())
+		}
+	}
+
 	p := c.Processing
 	if p.InFlight < 1 {
 		v.fail("processing.inFlight", "must be at least 1")

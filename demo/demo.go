@@ -29,6 +29,7 @@ import (
 	"github.com/registrar-dev/registrar/handlers"
 	"github.com/registrar-dev/registrar/service"
 	"github.com/registrar-dev/registrar/simulators"
+	"github.com/registrar-dev/registrar/vendors/marta"
 	"github.com/registrar-dev/registrar/vendors/resamania"
 )
 
@@ -138,7 +139,7 @@ func Run(ctx context.Context, opts Options) (Result, error) {
 	cfg.NATS.Listen = "127.0.0.1:-1"
 	cfg.Processing.Retry.InitialInterval = 50 * time.Millisecond
 	cfg.Tenants = map[string]config.Tenant{
-		tenantClub:   {Resamania: clubTenant},
+		tenantClub:   {Resamania: clubTenant, Marta: sims.MartaTenant()},
 		tenantStrict: {Resamania: strictTenant},
 	}
 	svc, err := service.New(ctx, service.Options{Config: cfg, Logger: log})
@@ -217,6 +218,7 @@ func Run(ctx context.Context, opts Options) (Result, error) {
 	lyonNode := resamania.NetworkNodeIRI(acct.ClientToken, acct.Clubs[1].NetworkNodeID)
 	scenarios := scenarios(club, node, lyon, lyonNode, strictClub, strictNode)
 	scenarios = append(scenarios, standalone(club, node, lyon, seeded)...)
+	scenarios = append(scenarios, martaScenarios()...)
 	want := 0
 	for _, sc := range scenarios {
 		want += sc.creates
@@ -419,6 +421,42 @@ func standalone(club, node, lyon string, seeded map[string]string) []scenario {
 			body: fmt.Sprintf(`{"registrationId":"demo-migrate-cmd","tenant":"acme","sourceContactId":%q,"sourceContactEmail":"tom.leroy@example.com","targetContactId":%q,"targetClubId":%q}`,
 				seeded["Tom"], seeded["Tom temp"], club),
 			want: "completed"},
+	}
+}
+
+// martaScenarios are the loyalty sign-ups: a new member, a card holder, a
+// registered customer and a profile that lacks a mandatory field.
+func martaScenarios() []scenario {
+	subject := events.CommandSubject(events.CmdMartaSignup)
+	body := func(id, username, birthdate string) string {
+		bd := ""
+		if birthdate != "" {
+			bd = fmt.Sprintf(`"birthdate":%q,`, birthdate)
+		}
+		return fmt.Sprintf(`{"registrationId":%q,"tenant":"acme","campaignId":%q,"categoryId":"56","deviceType":1,"username":%q,
+ "password":"demo-Passw0rd","profile":{"name":"Jane","surname":"Doe","gender":"F",%s"consents":{"usedforpromotions":true}}}`,
+			id, marta.DemoCampaignID, username, bd)
+	}
+	answer := func(id, username string) func(d *driver, typ string) {
+		return func(d *driver, typ string) {
+			if typ == "otp.requested" {
+				code, _ := d.sims.Marta.LastCode(username) // read from the person's mailbox
+				d.submit(id, code)
+			}
+		}
+	}
+	return []scenario{
+		{name: "loyalty: new member", phase: 1, subject: subject, key: "demo-marta-new",
+			body: body("demo-marta-new", "jane.doe@example.com", "1992-04-22"), want: "completed",
+			react: answer("demo-marta-new", "jane.doe@example.com")},
+		{name: "loyalty: card holder without account", phase: 1, subject: subject, key: "demo-marta-card",
+			body: body("demo-marta-card", marta.DemoCardHolderEmail, "1980-01-01"), want: "completed",
+			react: answer("demo-marta-card", marta.DemoCardHolderEmail)},
+		{name: "loyalty: already registered", phase: 1, subject: subject, key: "demo-marta-registered",
+			body: body("demo-marta-registered", marta.DemoRegisteredEmail, "1980-01-01"), want: "failed:" + events.CodeAlreadyRegistered},
+		{name: "loyalty: birth date missing", phase: 1, subject: subject, key: "demo-marta-mandatory",
+			body: body("demo-marta-mandatory", "no.birthdate@example.com", ""), want: "failed:" + events.CodeMandatoryFields,
+			react: answer("demo-marta-mandatory", "no.birthdate@example.com")},
 	}
 }
 

@@ -41,6 +41,10 @@ type flowData struct {
 	Events []EmittedEvent `json:"events"`
 	// LastError is the last failure the flow met (terminal or not).
 	LastError *FlowError `json:"lastError,omitempty"`
+	// Sealed holds the command's secrets (a password needed after a code),
+	// encrypted with the runtime's Box; erased when the flow ends. Command
+	// keeps the body with those fields redacted.
+	Sealed map[string]string `json:"sealed,omitempty"`
 	// OTP is the code a waiting flow waits for, while it waits.
 	OTP *OTPState `json:"otp,omitempty"`
 	// DeadLetterMsgID is the id of the message dead-lettered last: a

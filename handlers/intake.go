@@ -69,6 +69,19 @@ func (in *Intake) start(ctx context.Context, msg *message.Message, cmd events.Co
 	id := cmd.RegistrationID()
 	now := rt.now()
 	data := &flowData{Command: append([]byte(nil), msg.Payload...)}
+	if signup, ok := cmd.(*events.MartaSignup); ok {
+		// The password is needed after the code: kept sealed, never in
+		// the stored command.
+		if rt.Box == nil {
+			return errors.New("intake: no secret box to keep the password of a sign-up")
+		}
+		sealed, err := rt.Box.Seal(signup.Password)
+		if err != nil {
+			return err
+		}
+		data.Sealed = map[string]string{"password": sealed}
+		data.Command = events.Redact(msg.Metadata.Get(transport.MetaSubject), msg.Payload)
+	}
 	b, err := data.encode()
 	if err != nil {
 		return err

@@ -146,7 +146,7 @@ func (o *OTP) Handle(msg *message.Message) (err error) {
 			reason: "no OTP vendor for the waiting step " + data.OTP.Step})
 	}
 	now := rt.now()
-	run := &Run{Flow: f, Data: data, Now: now}
+	run := &Run{Flow: f, Data: data, Now: now, box: rt.Box}
 	log := rt.log().With("registrationId", id, "flow", f.Flow, "step", data.OTP.Step, "command", cmd.CommandType())
 
 	var tr Transition

@@ -16,6 +16,7 @@ import (
 
 	"github.com/registrar-dev/registrar/events"
 	"github.com/registrar-dev/registrar/outbox"
+	"github.com/registrar-dev/registrar/secret"
 	"github.com/registrar-dev/registrar/store"
 	"github.com/registrar-dev/registrar/transport"
 	"github.com/registrar-dev/registrar/vendors"
@@ -69,6 +70,9 @@ type Runtime struct {
 	Now    func() time.Time
 	// Metrics may be nil (no metrics).
 	Metrics *Metrics
+	// Box seals the secrets a flow keeps (a MARTA password); required by
+	// flows whose commands carry one.
+	Box *secret.Box
 }
 
 func (rt *Runtime) now() time.Time {
@@ -97,6 +101,7 @@ type Run struct {
 	Flow store.Flow
 	Data *flowData
 	Now  time.Time
+	box  *secret.Box
 }
 
 // Command decodes the command that started the flow into v.
@@ -109,6 +114,15 @@ func (r *Run) Command(v any) error {
 
 // Var decodes a result a previous step kept.
 func (r *Run) Var(name string, v any) (bool, error) { return r.Data.Var(name, v) }
+
+// Secret opens a secret of the command the intake sealed.
+func (r *Run) Secret(name string) (secret.String, error) {
+	sealed, ok := r.Data.Sealed[name]
+	if !ok || r.box == nil {
+		return secret.String{}, fmt.Errorf("the flow keeps no %s", name)
+	}
+	return r.box.Open(sealed)
+}
 
 // Transition is what a step decided. Exactly one of Next and Terminal is set.
 type Transition struct {
@@ -210,7 +224,7 @@ func (rt *Runtime) handleStep(msg *message.Message, s Step, handler string) erro
 
 	started := rt.now()
 	var tr Transition
-	run := &Run{Flow: f, Data: data, Now: started}
+	run := &Run{Flow: f, Data: data, Now: started, box: rt.Box}
 	attempts, runErr := rt.Retry.Do(ctx, func(ctx context.Context) error {
 		var err error
 		tr, err = s.Run(ctx, run)
@@ -307,6 +321,7 @@ func (rt *Runtime) commit(ctx context.Context, read store.Flow, data *flowData, 
 		f.Status = store.StatusCompleted
 		f.WaitingFor, f.Deadline = "", time.Time{}
 		data.OTP = nil
+		data.Sealed = nil // the flow's secrets end with it
 		if fe, ok := tr.Terminal.(*events.Failed); ok {
 			f.Status = store.StatusFailed
 			step := ""

@@ -35,9 +35,11 @@ import (
 	"github.com/registrar-dev/registrar/events"
 	"github.com/registrar-dev/registrar/handlers"
 	"github.com/registrar-dev/registrar/outbox"
+	"github.com/registrar-dev/registrar/secret"
 	"github.com/registrar-dev/registrar/store"
 	"github.com/registrar-dev/registrar/store/stores"
 	"github.com/registrar-dev/registrar/transport"
+	"github.com/registrar-dev/registrar/vendors/marta"
 	"github.com/registrar-dev/registrar/vendors/resamania"
 )
 
@@ -197,6 +199,35 @@ func New(ctx context.Context, opts Options) (_ *Service, err error) {
 		return resamaniaMigrationClient{c}, nil
 	}
 
+	martaClients := make(map[string]*marta.Client)
+	for name, t := range cfg.Tenants {
+		if t.Marta == nil {
+			continue
+		}
+		c, err := marta.NewClient(marta.Config{BaseURL: t.Marta.BaseURL, APIKey: t.Marta.APIKey}, marta.WithHTTPClient(httpClient))
+		if err != nil {
+			return nil, fmt.Errorf("tenants.%s.marta: %w", name, err)
+		}
+		martaClients[name] = c
+	}
+	martaFor := func(tenant string) (handlers.MartaAPI, error) {
+		c, ok := martaClients[tenant]
+		if !ok {
+			return nil, fmt.Errorf("tenant %q has no marta account", tenant)
+		}
+		return c, nil
+	}
+
+	// The key that seals the secrets flows keep.
+	key, err := dataKey(cfg, dataDir)
+	if err != nil {
+		return nil, err
+	}
+	box, err := secret.NewBox(key)
+	if err != nil {
+		return nil, err
+	}
+
 	// Metrics.
 	s.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	hm, err := handlers.NewMetrics(s.registry)
@@ -226,11 +257,14 @@ func New(ctx context.Context, opts Options) (_ *Service, err error) {
 			Multiplier: p.Retry.Multiplier, MaxElapsedTime: p.Retry.MaxElapsedTime},
 		Logger:  s.log.With("component", "handlers"),
 		Metrics: hm,
+		Box:     box,
 	}
 	otpCfg := handlers.OTPConfig{TTL: p.OTP.TTL, Attempts: p.OTP.Attempts, MaxResends: p.OTP.MaxResends, ResendInterval: p.OTP.ResendInterval}
 	transfer := handlers.NewResamaniaTransfer(resamaniaTransferFor, otpCfg)
+	signup := handlers.NewMartaSignup(martaFor, otpCfg)
 	otp := handlers.NewOTP(rt, cfg, map[string]handlers.OTPVendor{
 		handlers.StepResamaniaTransferCode: transfer,
+		handlers.StepMartaRegister:         signup,
 	}, otpCfg)
 	s.deadlines = handlers.NewDeadlines(rt, time.Second)
 	steps := []handlers.Step{
@@ -240,10 +274,12 @@ func New(ctx context.Context, opts Options) (_ *Service, err error) {
 		otp.ExpireStep(),
 	}
 	steps = append(steps, handlers.NewResamaniaMigration(resamaniaMigrationFor).Steps()...)
+	steps = append(steps, signup.Steps()...)
 	starts := map[string]string{
 		events.CmdResamaniaRegister: handlers.StepResamaniaLookup,
 		events.CmdResamaniaTransfer: handlers.StepResamaniaTransferRequest,
 		events.CmdResamaniaMigrate:  handlers.StepResamaniaMigrateContact,
+		events.CmdMartaSignup:       handlers.StepMartaCheck,
 	}
 	intake := handlers.NewIntake(rt, cfg, starts)
 
@@ -462,6 +498,15 @@ func KillAt(point string) func(string, []outbox.Record) {
 			}
 		}
 	}
+}
+
+// dataKey is the configured data key, or the one kept in the data
+// directory (created on first use).
+func dataKey(cfg *config.Config, dataDir string) ([]byte, error) {
+	if !cfg.DataKey.IsZero() {
+		return secret.DecodeKey(cfg.DataKey)
+	}
+	return secret.LoadOrCreateKey(filepath.Join(dataDir, "data.key"))
 }
 
 // resamaniaMigrationClient adds the migration call made as the source

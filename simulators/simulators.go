@@ -14,6 +14,7 @@ import (
 
 	"github.com/registrar-dev/registrar/config"
 	"github.com/registrar-dev/registrar/secret"
+	"github.com/registrar-dev/registrar/vendors/marta"
 	"github.com/registrar-dev/registrar/vendors/resamania"
 )
 
@@ -28,14 +29,22 @@ type Config struct {
 	Resamania *resamania.SimConfig
 	// ResamaniaListen is host:port; default 127.0.0.1:0 (a free port).
 	ResamaniaListen string
+	// Marta is the MARTA simulator's configuration; nil means
+	// marta.DefaultSimConfig().
+	Marta *marta.SimConfig
+	// MartaListen is host:port; default 127.0.0.1:0.
+	MartaListen string
 }
 
 // Set is a running set of simulators.
 type Set struct {
 	Resamania    *resamania.Simulator
 	ResamaniaURL string // base URL including the env prefix
+	Marta        *marta.Simulator
+	MartaURL     string
 
 	resamaniaCfg resamania.SimConfig
+	martaCfg     marta.SimConfig
 	servers      []*http.Server
 }
 
@@ -54,6 +63,19 @@ func Start(cfg Config) (*Set, error) {
 		return nil, fmt.Errorf("resamania simulator: %w", err)
 	}
 	s.ResamaniaURL = "http://" + reachable(addr) + ResamaniaEnv
+
+	mc := marta.DefaultSimConfig()
+	if cfg.Marta != nil {
+		mc = *cfg.Marta
+	}
+	s.martaCfg = mc
+	s.Marta = marta.NewSimulator(mc)
+	addr, err = s.serve(cfg.MartaListen, s.Marta)
+	if err != nil {
+		s.Close()
+		return nil, fmt.Errorf("marta simulator: %w", err)
+	}
+	s.MartaURL = "http://" + reachable(addr)
 	return s, nil
 }
 
@@ -73,6 +95,11 @@ func (s *Set) serve(listen string, h http.Handler) (string, error) {
 		}
 	}()
 	return ln.Addr().String(), nil
+}
+
+// MartaTenant is the tenant configuration of the MARTA simulator's API key.
+func (s *Set) MartaTenant() *config.Marta {
+	return &config.Marta{BaseURL: s.MartaURL, APIKey: secret.New(s.martaCfg.APIKey)}
 }
 
 // reachable turns a listener's address into one a client on this host can

@@ -422,6 +422,17 @@ func (s *Simulator) RevokeTokens() {
 	s.mu.Unlock()
 }
 
+// cardInUse reports whether a customer holds the card number (caller holds
+// s.mu, or s is not shared yet).
+func (s *Simulator) cardInUse(card string) bool {
+	for _, c := range s.byID {
+		if c.Card == card {
+			return true
+		}
+	}
+	return false
+}
+
 // addCustomer stores c, filling in ids (caller holds s.mu, or s is not
 // shared yet).
 func (s *Simulator) addCustomer(c SimCustomer) *SimCustomer {
@@ -436,6 +447,10 @@ func (s *Simulator) addCustomer(c SimCustomer) *SimCustomer {
 		c.CampaignID = s.order[0]
 	}
 	if c.Card == "" {
+		// Skip the numbers of seeded cards: a card number is unique.
+		for s.cardInUse(strconv.Itoa(s.nextCard)) {
+			s.nextCard++
+		}
 		c.Card = strconv.Itoa(s.nextCard)
 		s.nextCard++
 	}

@@ -1,0 +1,118 @@
+package service_test
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/registrar-dev/registrar/events"
+	"github.com/registrar-dev/registrar/vendors/marta"
+)
+
+const martaPassword = "S3cret-passw0rd!"
+
+var signupSubject = events.CommandSubject(events.CmdMartaSignup)
+
+func signup(id, username, profileExtra string) []byte {
+	return []byte(fmt.Sprintf(`{"registrationId":%q,"tenant":"acme","campaignId":%q,"categoryId":"56","deviceType":1,
+		"username":%q,"password":%q,"profile":{"name":"Jane","surname":"Doe","gender":"F",%s
+		"consents":{"usedforpromotions":true,"usedforstatistics":false}}}`, id, marta.DemoCampaignID, username, martaPassword, profileExtra))
+}
+
+func (e *env) martaCode(to string) string {
+	e.t.Helper()
+	code, ok := e.sims.Marta.LastCode(to)
+	if !ok {
+		e.t.Fatalf("MARTA sent no code to %s", to)
+	}
+	return code
+}
+
+func TestMartaNewUserWrongCodeThenRight(t *testing.T) {
+	e := startEnv(t)
+	publish(t, e.js, signupSubject, "", signup("mt-new", "new.member@example.com", `"birthdate":"1992-04-22",`))
+	evs := e.waitEvents("mt-new", 2)
+	if got := types(evs); !slices.Equal(got, []string{"marta.customer_checked", "otp.requested"}) {
+		t.Fatalf("events = %v", got)
+	}
+	code := e.martaCode("new.member@example.com")
+	e.submit("mt-new", wrong(code))
+	e.waitEvents("mt-new", 3)
+	e.submit("mt-new", code)
+	evs = e.terminal("mt-new")
+	want := []string{"marta.customer_checked", "otp.requested", "otp.rejected", "marta.account_created", "marta.profile_completed", "completed"}
+	if got := types(evs); !slices.Equal(got, want) {
+		t.Fatalf("events = %v, want %v (%s)", got, want, evs[len(evs)-1].Data)
+	}
+	if r := evs[5].Event.Result; r["card"] == "" || r["card"] == nil || r["branch"] != "new" {
+		t.Errorf("result = %v", r)
+	}
+	// The password and the codes appear nowhere: events, dead letters,
+	// the status API.
+	for _, r := range append(e.events.all(), e.dlq.all()...) {
+		if strings.Contains(string(r.Data), martaPassword) || strings.Contains(string(r.Data), code) {
+			t.Errorf("%s carries the password or the code", r.Subject)
+		}
+	}
+	f, err := e.svc.Store().Flow(t.Context(), "mt-new")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(f.Data), martaPassword) || strings.Contains(string(f.Data), "sealed") {
+		t.Error("the stored flow keeps the password after the flow ended")
+	}
+}
+
+func TestMartaPasswordIsSealedWhileWaiting(t *testing.T) {
+	e := startEnv(t)
+	publish(t, e.js, signupSubject, "", signup("mt-seal", "sealed@example.com", `"birthdate":"1992-04-22",`))
+	e.waitEvents("mt-seal", 2)
+	f, err := e.svc.Store().Flow(t.Context(), "mt-seal")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(f.Data), martaPassword) || !strings.Contains(string(f.Data), `"sealed"`) {
+		t.Errorf("stored flow data: password in clear or not sealed")
+	}
+}
+
+func TestMartaCardHolderGetsCredentials(t *testing.T) {
+	e := startEnv(t)
+	publish(t, e.js, signupSubject, "", signup("mt-card", marta.DemoCardHolderEmail, `"birthdate":"1980-01-01",`))
+	e.waitEvents("mt-card", 2)
+	e.submit("mt-card", e.martaCode(marta.DemoCardHolderEmail))
+	evs := e.terminal("mt-card")
+	want := []string{"marta.customer_checked", "otp.requested", "marta.credentials_changed", "marta.profile_completed", "completed"}
+	if got := types(evs); !slices.Equal(got, want) {
+		t.Fatalf("events = %v, want %v (%s)", got, want, evs[len(evs)-1].Data)
+	}
+}
+
+func TestMartaAlreadyRegisteredFailsWithoutACode(t *testing.T) {
+	e := startEnv(t)
+	publish(t, e.js, signupSubject, "", signup("mt-reg", marta.DemoRegisteredEmail, `"birthdate":"1980-01-01",`))
+	evs := e.terminal("mt-reg")
+	if got := types(evs); !slices.Equal(got, []string{"marta.customer_checked", "failed"}) || evs[1].Event.Error.Code != events.CodeAlreadyRegistered {
+		t.Fatalf("events = %v", got)
+	}
+	if n := len(e.sims.Marta.Codes()); n != 0 {
+		t.Errorf("codes sent = %d, want 0", n)
+	}
+}
+
+func TestMartaMissingMandatoryFieldFailsBeforeTheUpdate(t *testing.T) {
+	e := startEnv(t)
+	publish(t, e.js, signupSubject, "", signup("mt-mand", "no.birthdate@example.com", ""))
+	e.waitEvents("mt-mand", 2)
+	e.submit("mt-mand", e.martaCode("no.birthdate@example.com"))
+	evs := e.terminal("mt-mand")
+	last := evs[len(evs)-1].Event
+	if last.Type != "failed" || last.Error.Code != events.CodeMandatoryFields ||
+		!slices.ContainsFunc(last.Error.Fields, func(f events.FieldError) bool { return f.Field == "profile.birthdate" }) {
+		t.Fatalf("events = %v, last %+v", types(evs), last.Error)
+	}
+	if n := e.sims.Marta.CountRequests("PUT", "/customer"); n != 0 {
+		t.Errorf("PUT /customer calls = %d, want 0", n)
+	}
+}

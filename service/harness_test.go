@@ -19,6 +19,7 @@ import (
 	"github.com/registrar-dev/registrar/events"
 	"github.com/registrar-dev/registrar/service"
 	"github.com/registrar-dev/registrar/simulators"
+	"github.com/registrar-dev/registrar/vendors/marta"
 	"github.com/registrar-dev/registrar/vendors/resamania"
 )
 
@@ -35,6 +36,7 @@ type env struct {
 
 	cfg          *config.Config
 	log          *slog.Logger
+	martaSim     *marta.SimConfig
 	account      resamania.SimAccount
 	strict       resamania.SimAccount
 	club, node   string
@@ -56,6 +58,15 @@ func withLogs(w io.Writer) envOption {
 // SQLite database.
 func withStore(dsn string) envOption {
 	return func(_ *env, c *config.Config, _ *resamania.SimConfig) { c.Store.DSN = dsn }
+}
+
+// withMartaSim changes the MARTA simulator's configuration.
+func withMartaSim(change func(*marta.SimConfig)) envOption {
+	return func(e *env, _ *config.Config, _ *resamania.SimConfig) {
+		mc := marta.DefaultSimConfig()
+		change(&mc)
+		e.martaSim = &mc
+	}
 }
 
 // withOTP sets the one-time code bounds.
@@ -129,7 +140,7 @@ func startEnv(t *testing.T, opts ...envOption) *env {
 	for _, o := range opts {
 		o(e0, cfg, &sc)
 	}
-	sims, err := simulators.Start(simulators.Config{Resamania: &sc})
+	sims, err := simulators.Start(simulators.Config{Resamania: &sc, Marta: e0.martaSim})
 	if err != nil {
 		t.Fatal(err)
 	}

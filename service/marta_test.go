@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/registrar-dev/registrar/events"
 	"github.com/registrar-dev/registrar/vendors/marta"
@@ -47,6 +48,25 @@ func TestMartaNewUserWrongCodeThenRight(t *testing.T) {
 	}
 	if r := evs[5].Event.Result; r["card"] == "" || r["card"] == nil || r["branch"] != "new" {
 		t.Errorf("result = %v", r)
+	}
+	// The calls, in order, with the token scope each used.
+	var calls []string
+	for _, r := range e.sims.Marta.Requests() {
+		calls = append(calls, r.Method+" "+r.Path+" "+r.Scope)
+	}
+	wantCalls := []string{
+		"POST /auth customersynchro",
+		"GET /customer/checkcard customersynchro",
+		"POST /customer/verifyemail customersynchro",
+		"PUT /customer/registrationVCWithVerificationCode customersynchro",
+		"PUT /customer/registrationVCWithVerificationCode customersynchro",
+		"POST /auth customer",
+		"GET /customer/customerdatafields/" + marta.DemoCampaignID + " customer",
+		"GET /customer customer",
+		"PUT /customer customer",
+	}
+	if !slices.Equal(calls, wantCalls) {
+		t.Errorf("MARTA calls:\n got %q\nwant %q", calls, wantCalls)
 	}
 	// The password and the codes appear nowhere: events, dead letters,
 	// the status API.
@@ -114,5 +134,16 @@ func TestMartaMissingMandatoryFieldFailsBeforeTheUpdate(t *testing.T) {
 	}
 	if n := e.sims.Marta.CountRequests("PUT", "/customer"); n != 0 {
 		t.Errorf("PUT /customer calls = %d, want 0", n)
+	}
+}
+
+func TestMartaCodeAfterTheJWTExpiredCompletes(t *testing.T) {
+	e := startEnv(t, withMartaSim(func(mc *marta.SimConfig) { mc.JWTTTL = time.Second }))
+	publish(t, e.js, signupSubject, "", signup("mt-jwt", "late@example.com", `"birthdate":"1992-04-22",`))
+	e.waitEvents("mt-jwt", 2)
+	time.Sleep(1500 * time.Millisecond) // the customersynchro JWT has expired
+	e.submit("mt-jwt", e.martaCode("late@example.com"))
+	if got := types(e.terminal("mt-jwt")); got[len(got)-1] != "completed" {
+		t.Fatalf("events = %v", got)
 	}
 }

@@ -8,6 +8,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/registrar-dev/registrar/vendors/marta"
 )
 
 // TestRestartNeitherLosesNorReprocesses stops the service between two
@@ -69,6 +71,14 @@ func TestSecretsStayOutOfLogsEventsMetricsAndDeadLetters(t *testing.T) {
 	e.sims.Resamania.Faults().FailNext(2, 503)
 	publish(t, e.js, registerSubject, "", e.register("reg-s4", "acme", "s4@example.com", ""))
 	e.terminal("reg-s4")
+	// A loyalty sign-up: its password and code must stay out of sight too.
+	publish(t, e.js, signupSubject, "", signup("reg-s6", "s6@example.com", `"birthdate":"1992-04-22",`))
+	e.waitEvents("reg-s6", 2)
+	martaCode := e.martaCode("s6@example.com")
+	e.submit("reg-s6", wrong(martaCode))
+	e.waitEvents("reg-s6", 3)
+	e.submit("reg-s6", martaCode)
+	e.terminal("reg-s6")
 	e.sims.Resamania.Faults().FailNext(1_000_000, 429)
 	publish(t, e.js, registerSubject, "", e.register("reg-s5", "acme", "s5@example.com", ""))
 	e.dlq.waitFor(t, "a dead letter", 20*time.Second, func(ms []received) bool { return len(ms) > 0 })
@@ -84,7 +94,7 @@ func TestSecretsStayOutOfLogsEventsMetricsAndDeadLetters(t *testing.T) {
 			}
 		}
 	}
-	for _, path := range []string{"/metrics", "/v1/registrations/reg-s1", "/v1/registrations/reg-s5"} {
+	for _, path := range []string{"/metrics", "/v1/registrations/reg-s1", "/v1/registrations/reg-s5", "/v1/registrations/reg-s6"} {
 		resp, err := http.Get("http://" + e.svc.AdminAddr() + path)
 		if err != nil {
 			t.Fatal(err)
@@ -100,7 +110,7 @@ func TestSecretsStayOutOfLogsEventsMetricsAndDeadLetters(t *testing.T) {
 	if !strings.Contains(text, "reg-s5") || !strings.Contains(logs.String(), "dead-lettered") {
 		t.Fatal("the corpus does not hold what the test produced")
 	}
-	secrets := map[string]string{}
+	secrets := map[string]string{"MARTA password": martaPassword, "MARTA code": martaCode, "MARTA API key": marta.DemoAPIKey}
 	for _, a := range []struct{ name, id, secret, key string }{
 		{"acme", e.account.ClientID, e.account.ClientSecret, e.account.APIKey},
 		{"strict", e.strict.ClientID, e.strict.ClientSecret, e.strict.APIKey},

@@ -7,6 +7,7 @@ import (
 	"io"
 
 	"github.com/registrar-dev/registrar/simulators"
+	"github.com/registrar-dev/registrar/vendors/marta"
 	"github.com/registrar-dev/registrar/vendors/resamania"
 )
 
@@ -14,11 +15,12 @@ func runVendorSim(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	fs := flag.NewFlagSet("vendorsim", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	resa := fs.String("resamania", "127.0.0.1:8081", "Resamania simulator listen address")
+	martaAddr := fs.String("marta", "127.0.0.1:8082", "MARTA simulator listen address")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	simCfg := resamania.DefaultSimConfig()
-	sims, err := simulators.Start(simulators.Config{Resamania: &simCfg, ResamaniaListen: *resa})
+	sims, err := simulators.Start(simulators.Config{Resamania: &simCfg, ResamaniaListen: *resa, MartaListen: *martaAddr})
 	if err != nil {
 		return err
 	}
@@ -31,7 +33,10 @@ func runVendorSim(ctx context.Context, args []string, stdout, stderr io.Writer) 
 				resamania.NetworkNodeIRI(a.ClientToken, c.NetworkNodeID), c.Name)
 		}
 	}
-	fmt.Fprintf(stdout, "  operator endpoints: %s/_sim/faults, /_sim/requests, /_sim/contacts\n", sims.ResamaniaURL)
+	fmt.Fprintf(stdout, "  operator endpoints: %s/_sim/faults, /_sim/requests, /_sim/contacts, /_sim/sms\n", sims.ResamaniaURL)
+	mt := sims.MartaTenant()
+	fmt.Fprintf(stdout, "MARTA simulator: %s\n  x-api-key %s, campaign %s\n  operator endpoints: %s/_sim/faults, /_sim/requests, /_sim/customers, /_sim/codes\n",
+		sims.MartaURL, mt.APIKey.Reveal(), marta.DemoCampaignID, sims.MartaURL)
 	<-ctx.Done()
 	return nil
 }

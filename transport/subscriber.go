@@ -71,6 +71,9 @@ func (c SubscriberConfig) Validate() error {
 	return nil
 }
 
+// pullExpiry bounds each pull request the subscriber keeps at the server.
+const pullExpiry = 5 * time.Second
+
 // DefaultNakDelay waits 1s after the first delivery and doubles up to 1m.
 func DefaultNakDelay(delivered uint64) time.Duration {
 	d := time.Second
@@ -169,6 +172,10 @@ func (s *Subscriber) Subscribe(ctx context.Context, topic string) (<-chan *messa
 		}()
 	},
 		jetstream.PullMaxMessages(s.cfg.InFlight),
+		// Short pull requests: after a subscriber stops, the server may
+		// still route messages to its pending requests until they
+		// expire, delaying them by up to the expiry (30s by default).
+		jetstream.PullExpiry(pullExpiry),
 		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
 			if !errors.Is(err, jetstream.ErrNoHeartbeat) && !errors.Is(err, nats.ErrConnectionClosed) {
 				log.Warn("consume error", "err", err)

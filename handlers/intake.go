@@ -11,6 +11,7 @@ import (
 
 	"github.com/registrar-dev/registrar/events"
 	"github.com/registrar-dev/registrar/outbox"
+	"github.com/registrar-dev/registrar/secret"
 	"github.com/registrar-dev/registrar/store"
 	"github.com/registrar-dev/registrar/transport"
 )
@@ -69,6 +70,12 @@ func (in *Intake) start(ctx context.Context, msg *message.Message, cmd events.Co
 	id := cmd.RegistrationID()
 	now := rt.now()
 	data := &flowData{Command: append([]byte(nil), msg.Payload...)}
+	if signup, ok := cmd.(*events.MartaSignup); ok && signup.Password.Reveal() == secret.Marker {
+		// A dead letter's body carries the marker, never the password: a
+		// replayed sign-up command cannot start a flow with it.
+		return rt.reject(ctx, msg, &events.InvalidCommandError{CommandType: cmd.CommandType(), RegistrationID: id,
+			Errors: []events.FieldError{{Field: "password", Message: "is the redaction marker of a dead letter: publish the command again with the password"}}})
+	}
 	if signup, ok := cmd.(*events.MartaSignup); ok {
 		// The password is needed after the code: kept sealed, never in
 		// the stored command.

@@ -147,3 +147,32 @@ func TestMartaCodeAfterTheJWTExpiredCompletes(t *testing.T) {
 		t.Fatalf("events = %v", got)
 	}
 }
+
+// TestMartaUsernameTakenFails: the e-mail is new to the campaign, but
+// another customer already signs in with it as a username (AnswerCode 263).
+func TestMartaUsernameTakenFails(t *testing.T) {
+	e := startEnv(t)
+	e.sims.Marta.AddCustomer(marta.SimCustomer{Email: "someone.else@example.com", Username: "taken@example.com",
+		Password: "another-Passw0rd", Registered: true})
+	publish(t, e.js, signupSubject, "", signup("mt-263", "taken@example.com", `"birthdate":"1992-04-22",`))
+	e.waitEvents("mt-263", 2)
+	e.submit("mt-263", e.martaCode("taken@example.com"))
+	evs := e.terminal("mt-263")
+	last := evs[len(evs)-1].Event
+	if last.Type != "failed" || last.Error.Code != events.CodeUsernameTaken || last.Error.VendorCode != marta.CodeUsernameTaken {
+		t.Fatalf("events = %v, last %+v", types(evs), last.Error)
+	}
+}
+
+// TestMartaRedactedPasswordIsRejected: a dead letter of a sign-up carries
+// the redaction marker instead of the password; replaying it must not start
+// a flow with the marker as the password.
+func TestMartaRedactedPasswordIsRejected(t *testing.T) {
+	e := startEnv(t)
+	body := strings.Replace(string(signup("mt-redacted", "redacted@example.com", `"birthdate":"1992-04-22",`)), martaPassword, "[redacted]", 1)
+	publish(t, e.js, signupSubject, "", []byte(body))
+	evs := e.terminal("mt-redacted")
+	if len(evs) != 1 || evs[0].Event.Type != "rejected" || evs[0].Event.Errors[0].Field != "password" {
+		t.Fatalf("events = %v %s", types(evs), evs[0].Data)
+	}
+}

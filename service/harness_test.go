@@ -36,6 +36,7 @@ type env struct {
 
 	cfg          *config.Config
 	log          *slog.Logger
+	logs         *syncBuffer
 	martaSim     *marta.SimConfig
 	account      resamania.SimAccount
 	strict       resamania.SimAccount
@@ -85,11 +86,14 @@ func withRetryBudget(d time.Duration) envOption {
 	}
 }
 
-func testLogger(t *testing.T) *slog.Logger {
+// testLogger logs at debug level as JSON into buf (scanned for secrets when
+// the test ends), and as text to stderr with REGISTRAR_TEST_LOGS set.
+func testLogger(buf io.Writer) *slog.Logger {
+	var w io.Writer = buf
 	if os.Getenv("REGISTRAR_TEST_LOGS") != "" {
-		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+		w = io.MultiWriter(buf, os.Stderr)
 	}
-	return slog.New(slog.DiscardHandler)
+	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))
 }
 
 // simConfig is the simulators' configuration for tests: the default
@@ -136,7 +140,8 @@ func startEnv(t *testing.T, opts ...envOption) *env {
 	t.Helper()
 	sc := simConfig()
 	cfg := testConfig(t)
-	e0 := &env{log: testLogger(t)}
+	logs := &syncBuffer{}
+	e0 := &env{log: testLogger(logs), logs: logs}
 	for _, o := range opts {
 		o(e0, cfg, &sc)
 	}
@@ -146,12 +151,15 @@ func startEnv(t *testing.T, opts ...envOption) *env {
 	}
 	t.Cleanup(sims.Close)
 	addTenants(t, cfg, sims, sc)
-	e := &env{t: t, sims: sims, cfg: cfg, log: e0.log, account: sc.Accounts[0], strict: sc.Accounts[1]}
+	e := &env{t: t, sims: sims, cfg: cfg, log: e0.log, logs: logs, martaSim: e0.martaSim, account: sc.Accounts[0], strict: sc.Accounts[1]}
 	e.club = resamania.ClubIRI(e.account.ClientToken, e.account.Clubs[0].ID)
 	e.node = resamania.NetworkNodeIRI(e.account.ClientToken, e.account.Clubs[0].NetworkNodeID)
 	e.sclub = resamania.ClubIRI(e.strict.ClientToken, e.strict.Clubs[0].ID)
 	e.snode = resamania.NetworkNodeIRI(e.strict.ClientToken, e.strict.Clubs[0].NetworkNodeID)
 	e.start()
+	// Every end-to-end test is also a leak test: when it ends, its logs,
+	// events, dead letters, metrics and status answers must hold no secret.
+	t.Cleanup(e.scanForSecrets)
 	return e
 }
 

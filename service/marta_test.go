@@ -107,6 +107,27 @@ func TestMartaCardHolderGetsCredentials(t *testing.T) {
 	if got := types(evs); !slices.Equal(got, want) {
 		t.Fatalf("events = %v, want %v (%s)", got, want, evs[len(evs)-1].Data)
 	}
+	wantCalls := []string{
+		"POST /auth customersynchro",
+		"GET /customer/checkcard customersynchro",
+		"POST /customer/generateverificationcode customersynchro",
+		"PUT /customer/changeUAPByVerificationCode customersynchro",
+		"POST /auth customer",
+		"GET /customer/customerdatafields/" + marta.DemoCampaignID + " customer",
+		"GET /customer customer",
+		"PUT /customer customer",
+	}
+	if calls := martaCalls(e); !slices.Equal(calls, wantCalls) {
+		t.Errorf("MARTA calls:\n got %q\nwant %q", calls, wantCalls)
+	}
+}
+
+func martaCalls(e *env) []string {
+	var calls []string
+	for _, r := range e.sims.Marta.Requests() {
+		calls = append(calls, r.Method+" "+r.Path+" "+r.Scope)
+	}
+	return calls
 }
 
 func TestMartaAlreadyRegisteredFailsWithoutACode(t *testing.T) {
@@ -118,6 +139,26 @@ func TestMartaAlreadyRegisteredFailsWithoutACode(t *testing.T) {
 	}
 	if n := len(e.sims.Marta.Codes()); n != 0 {
 		t.Errorf("codes sent = %d, want 0", n)
+	}
+	if calls, want := martaCalls(e), []string{"POST /auth customersynchro", "GET /customer/checkcard customersynchro"}; !slices.Equal(calls, want) {
+		t.Errorf("MARTA calls = %q, want %q", calls, want)
+	}
+}
+
+// TestMartaOtherAnswerFailsWithTheVendorStatus: an answer the seed does not
+// list ends the flow with the vendor's status kept.
+func TestMartaOtherAnswerFailsWithTheVendorStatus(t *testing.T) {
+	e := startEnv(t)
+	// A first sign-up warms the customersynchro token, so the injected
+	// answer hits check-card.
+	publish(t, e.js, signupSubject, "", signup("mt-warm", marta.DemoRegisteredEmail, `"birthdate":"1980-01-01",`))
+	e.terminal("mt-warm")
+	e.sims.Marta.Faults().FailNext(1, 400)
+	publish(t, e.js, signupSubject, "", signup("mt-other", "other.answer@example.com", `"birthdate":"1980-01-01",`))
+	evs := e.terminal("mt-other")
+	last := evs[len(evs)-1].Event
+	if last.Type != "failed" || last.Error.Code != events.CodeVendorRejected || last.Error.Vendor != "marta" || last.Error.VendorStatus != 400 {
+		t.Fatalf("events = %v, last %+v", types(evs), last.Error)
 	}
 }
 
@@ -174,5 +215,24 @@ func TestMartaRedactedPasswordIsRejected(t *testing.T) {
 	evs := e.terminal("mt-redacted")
 	if len(evs) != 1 || evs[0].Event.Type != "rejected" || evs[0].Event.Errors[0].Field != "password" {
 		t.Fatalf("events = %v %s", types(evs), evs[0].Data)
+	}
+}
+
+// TestMartaResendThenCancel: a new code is e-mailed on request, and a
+// cancel ends the waiting sign-up.
+func TestMartaResendThenCancel(t *testing.T) {
+	e := startEnv(t, withOTP(time.Minute, time.Millisecond))
+	publish(t, e.js, signupSubject, "", signup("mt-rs", "resend@example.com", `"birthdate":"1992-04-22",`))
+	e.waitEvents("mt-rs", 2)
+	time.Sleep(5 * time.Millisecond)
+	publish(t, e.js, resendSubject, "", []byte(`{"registrationId":"mt-rs"}`))
+	evs := e.waitEvents("mt-rs", 3)
+	if evs[2].Event.Type != "otp.requested" || e.sims.Marta.CountRequests("POST", "/customer/verifyemail") != 2 {
+		t.Fatalf("after resend: %v, verifyemail calls %d", types(evs), e.sims.Marta.CountRequests("POST", "/customer/verifyemail"))
+	}
+	publish(t, e.js, cancelSubject, "", []byte(`{"registrationId":"mt-rs"}`))
+	evs = e.terminal("mt-rs")
+	if last := evs[len(evs)-1].Event; last.Type != "failed" || last.Error.Code != events.CodeCancelled {
+		t.Fatalf("events = %v", types(evs))
 	}
 }

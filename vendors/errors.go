@@ -162,3 +162,38 @@ func ParseRetryAfter(h http.Header, now time.Time) time.Duration {
 // vendor answer means "no such object" when that is an expected outcome
 // rather than a failure.
 var ErrNotFound = errors.New("not found")
+
+// Codes of replies whose body names no vendor code, shared by every
+// client: the vendor's error code is then the HTTP status in words.
+const (
+	CodeBadRequest   = "bad_request"  // 400
+	CodeUnauthorized = "unauthorized" // 401
+	CodeForbidden    = "forbidden"    // 403
+	CodeNotFound     = "not_found"    // 404
+	CodeTimeout      = "timeout"      // 408
+	CodeRateLimited  = "rate_limited" // 429
+	CodeServerError  = "server_error" // 5xx
+)
+
+// StatusCode is the code of a reply that names none: the status in words,
+// or "http_<status>".
+func StatusCode(status int) string {
+	switch {
+	case status == http.StatusBadRequest:
+		return CodeBadRequest
+	case status == http.StatusUnauthorized:
+		return CodeUnauthorized
+	case status == http.StatusForbidden:
+		return CodeForbidden
+	case status == http.StatusNotFound:
+		return CodeNotFound
+	case status == http.StatusTooManyRequests:
+		return CodeRateLimited
+	case status == http.StatusRequestTimeout:
+		return CodeTimeout
+	case status >= 500:
+		return CodeServerError
+	default:
+		return "http_" + strconv.Itoa(status)
+	}
+}

@@ -49,15 +49,15 @@ const (
 // Codes for replies that carry no AnswerCode, and for calls the client
 // refuses to send.
 const (
-	CodeBadRequest      = "bad_request"      // 400 without AnswerCode
-	CodeUnauthorized    = "unauthorized"     // 401 without AnswerCode
-	CodeForbidden       = "forbidden"        // 403 without AnswerCode
-	CodeNotFound        = "not_found"        // 404 without AnswerCode
-	CodeRateLimited     = "rate_limited"     // 429
-	CodeTimeout         = "timeout"          // 408
-	CodeServerError     = "server_error"     // 5xx without AnswerCode
-	CodeInvalidAnswer   = "invalid_answer"   // a reply the client cannot read (Transient)
-	CodeInvalidArgument = "invalid_argument" // the client refused to send the call (Permanent)
+	CodeBadRequest      = vendors.CodeBadRequest   // 400 without AnswerCode
+	CodeUnauthorized    = vendors.CodeUnauthorized // 401 without AnswerCode
+	CodeForbidden       = vendors.CodeForbidden    // 403 without AnswerCode
+	CodeNotFound        = vendors.CodeNotFound     // 404 without AnswerCode
+	CodeRateLimited     = vendors.CodeRateLimited  // 429
+	CodeTimeout         = vendors.CodeTimeout      // 408
+	CodeServerError     = vendors.CodeServerError  // 5xx without AnswerCode
+	CodeInvalidAnswer   = "invalid_answer"         // a reply the client cannot read (Transient)
+	CodeInvalidArgument = "invalid_argument"       // the client refused to send the call (Permanent)
 )
 
 // answerMessages is the FidelyNET table: the Message of an error with that
@@ -256,34 +256,13 @@ func checkReply(status int, h http.Header, body []byte, now time.Time) error {
 			}
 		}
 	default: // no usable AnswerCode on a non-2xx (or AnswerCode 0 with an error status)
-		e.Kind, e.Code = vendors.ClassifyStatus(status), statusCode(status)
+		e.Kind, e.Code = vendors.ClassifyStatus(status), vendors.StatusCode(status)
 		e.Message = http.StatusText(status)
 		if e.Message == "" {
 			e.Message = "HTTP " + strconv.Itoa(status)
 		}
 	}
 	return e
-}
-
-func statusCode(status int) string {
-	switch {
-	case status == http.StatusBadRequest:
-		return CodeBadRequest
-	case status == http.StatusUnauthorized:
-		return CodeUnauthorized
-	case status == http.StatusForbidden:
-		return CodeForbidden
-	case status == http.StatusNotFound:
-		return CodeNotFound
-	case status == http.StatusTooManyRequests:
-		return CodeRateLimited
-	case status == http.StatusRequestTimeout:
-		return CodeTimeout
-	case status >= 500:
-		return CodeServerError
-	default:
-		return "http_" + strconv.Itoa(status)
-	}
 }
 
 func truncate(s string, n int) string {

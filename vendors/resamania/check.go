@@ -48,14 +48,14 @@ const (
 	// resource from the club the call is made for.
 	CodeResourceNotAccessible = "resource_not_accessible"
 
-	CodeBadRequest    = "bad_request"    // 400 without a recognised key
-	CodeUnauthorized  = "unauthorized"   // 401 without an OAuth error code (the gateway's "Unauthorized")
-	CodeForbidden     = "forbidden"      // 403 without a message key
-	CodeNotFound      = "not_found"      // 404: unknown resource, a bare id instead of an IRI, wrong scope headers
-	CodeRateLimited   = "rate_limited"   // 429
-	CodeServerError   = "server_error"   // 5xx
-	CodeTimeout       = "timeout"        // 408
-	CodeInvalidAnswer = "invalid_answer" // a 2xx reply the client could not read
+	CodeBadRequest    = vendors.CodeBadRequest   // 400 without a recognised key
+	CodeUnauthorized  = vendors.CodeUnauthorized // 401 without an OAuth error code (the gateway's "Unauthorized")
+	CodeForbidden     = vendors.CodeForbidden    // 403 without a message key
+	CodeNotFound      = vendors.CodeNotFound     // 404: unknown resource, a bare id instead of an IRI, wrong scope headers
+	CodeRateLimited   = vendors.CodeRateLimited  // 429
+	CodeServerError   = vendors.CodeServerError  // 5xx
+	CodeTimeout       = vendors.CodeTimeout      // 408
+	CodeInvalidAnswer = "invalid_answer"         // a 2xx reply the client could not read
 )
 
 // IsEmailAlreadyUsed reports whether err is (or wraps) Resamania's
@@ -205,31 +205,10 @@ func checkResponse(resp *http.Response, now time.Time) error {
 	case eb.OAuthError != "" && len(eb.OAuthError) <= 64:
 		e.Code = eb.OAuthError
 	default:
-		e.Code = statusCode(resp.StatusCode)
+		e.Code = vendors.StatusCode(resp.StatusCode)
 	}
 	e.Message = truncate(firstNonEmpty(desc, eb.OAuthDesc, eb.Message, eb.Title, http.StatusText(resp.StatusCode)))
 	return e
-}
-
-func statusCode(status int) string {
-	switch {
-	case status == http.StatusUnauthorized:
-		return CodeUnauthorized
-	case status == http.StatusForbidden:
-		return CodeForbidden
-	case status == http.StatusNotFound:
-		return CodeNotFound
-	case status == http.StatusTooManyRequests:
-		return CodeRateLimited
-	case status == http.StatusRequestTimeout:
-		return CodeTimeout
-	case status == http.StatusBadRequest:
-		return CodeBadRequest
-	case status >= 500:
-		return CodeServerError
-	default:
-		return "http_" + strconv.Itoa(status)
-	}
 }
 
 // retryAfter reads Retry-After, then the gateway's reset headers (epoch

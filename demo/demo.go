@@ -29,6 +29,7 @@ import (
 	"github.com/registrar-dev/registrar/handlers"
 	"github.com/registrar-dev/registrar/service"
 	"github.com/registrar-dev/registrar/simulators"
+	"github.com/registrar-dev/registrar/vendors/engage"
 	"github.com/registrar-dev/registrar/vendors/marta"
 	"github.com/registrar-dev/registrar/vendors/resamania"
 )
@@ -139,7 +140,7 @@ func Run(ctx context.Context, opts Options) (Result, error) {
 	cfg.NATS.Listen = "127.0.0.1:-1"
 	cfg.Processing.Retry.InitialInterval = 50 * time.Millisecond
 	cfg.Tenants = map[string]config.Tenant{
-		tenantClub:   {Resamania: clubTenant, Marta: sims.MartaTenant()},
+		tenantClub:   {Resamania: clubTenant, Marta: sims.MartaTenant(), Engage: sims.EngageTenant()},
 		tenantStrict: {Resamania: strictTenant},
 	}
 	svc, err := service.New(ctx, service.Options{Config: cfg, Logger: log})
@@ -219,6 +220,10 @@ func Run(ctx context.Context, opts Options) (Result, error) {
 	scenarios := scenarios(club, node, lyon, lyonNode, strictClub, strictNode)
 	scenarios = append(scenarios, standalone(club, node, lyon, seeded)...)
 	scenarios = append(scenarios, martaScenarios()...)
+	// A marketing contact Engage knows already: the upsert updates it.
+	sims.Engage.AddContact(engage.Contact{EmailAddress: "known.lead@example.com",
+		Attributes: []engage.Attribute{{Name: "FirstName", Value: "Grace"}}})
+	scenarios = append(scenarios, engageScenarios()...)
 	want := 0
 	for _, sc := range scenarios {
 		want += sc.creates
@@ -457,6 +462,19 @@ func martaScenarios() []scenario {
 		{name: "loyalty: birth date missing", phase: 1, subject: subject, key: "demo-marta-mandatory",
 			body: body("demo-marta-mandatory", "no.birthdate@example.com", ""), want: "failed:" + events.CodeMandatoryFields,
 			react: answer("demo-marta-mandatory", "no.birthdate@example.com")},
+	}
+}
+
+// engageScenarios are marketing-contact upserts: a new contact, a known
+// one.
+func engageScenarios() []scenario {
+	subject := events.CommandSubject(events.CmdEngageUpsert)
+	body := func(id, email string) string {
+		return fmt.Sprintf(`{"registrationId":%q,"tenant":"acme","identifier":{"type":"EMAIL","value":%q},"attributes":{"FirstName":"Grace","user.ISOCountryCode":"FR"}}`, id, email)
+	}
+	return []scenario{
+		{name: "marketing: new contact", phase: 1, subject: subject, key: "demo-engage-new", body: body("demo-engage-new", "new.lead@example.com"), want: "completed"},
+		{name: "marketing: known contact updated", phase: 1, subject: subject, key: "demo-engage-known", body: body("demo-engage-known", "known.lead@example.com"), want: "completed"},
 	}
 }
 

@@ -430,6 +430,9 @@ func permanentFailure(err error, tenant string) events.ErrorInfo {
 	if errors.As(err, &ve) && ve.Vendor == resamania.Vendor {
 		return resamaniaFailure(err, tenant)
 	}
+	if errors.As(err, &ve) && ve.Vendor == "engage" {
+		return engageFailure(err, tenant)
+	}
 	return vendorErrorInfo(events.CodeVendorRejected, err)
 }
 

@@ -133,7 +133,7 @@ func addTenants(t *testing.T, cfg *config.Config, sims *simulators.Set, sc resam
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg.Tenants = map[string]config.Tenant{"acme": {Resamania: acme, Marta: sims.MartaTenant()}, "strict": {Resamania: strict}}
+	cfg.Tenants = map[string]config.Tenant{"acme": {Resamania: acme, Marta: sims.MartaTenant(), Engage: sims.EngageTenant()}, "strict": {Resamania: strict}}
 }
 
 func startEnv(t *testing.T, opts ...envOption) *env {

@@ -39,6 +39,7 @@ import (
 	"github.com/registrar-dev/registrar/store"
 	"github.com/registrar-dev/registrar/store/stores"
 	"github.com/registrar-dev/registrar/transport"
+	"github.com/registrar-dev/registrar/vendors/engage"
 	"github.com/registrar-dev/registrar/vendors/marta"
 	"github.com/registrar-dev/registrar/vendors/resamania"
 )
@@ -218,6 +219,26 @@ func New(ctx context.Context, opts Options) (_ *Service, err error) {
 		return c, nil
 	}
 
+	engageClients := make(map[string]*engage.Client)
+	for name, t := range cfg.Tenants {
+		if t.Engage == nil {
+			continue
+		}
+		c, err := engage.NewClient(engage.Config{BaseURL: t.Engage.BaseURL, Username: t.Engage.Username, Password: t.Engage.Password},
+			engage.WithHTTPClient(httpClient))
+		if err != nil {
+			return nil, fmt.Errorf("tenants.%s.engage: %w", name, err)
+		}
+		engageClients[name] = c
+	}
+	engageFor := func(tenant string) (handlers.EngageAPI, error) {
+		c, ok := engageClients[tenant]
+		if !ok {
+			return nil, fmt.Errorf("tenant %q has no engage account", tenant)
+		}
+		return c, nil
+	}
+
 	// The key that seals the secrets flows keep.
 	key, err := dataKey(cfg, dataDir)
 	if err != nil {
@@ -275,11 +296,13 @@ func New(ctx context.Context, opts Options) (_ *Service, err error) {
 	}
 	steps = append(steps, handlers.NewResamaniaMigration(resamaniaMigrationFor).Steps()...)
 	steps = append(steps, signup.Steps()...)
+	steps = append(steps, handlers.NewEngageUpsert(engageFor).Steps()...)
 	starts := map[string]string{
 		events.CmdResamaniaRegister: handlers.StepResamaniaLookup,
 		events.CmdResamaniaTransfer: handlers.StepResamaniaTransferRequest,
 		events.CmdResamaniaMigrate:  handlers.StepResamaniaMigrateContact,
 		events.CmdMartaSignup:       handlers.StepMartaCheck,
+		events.CmdEngageUpsert:      handlers.StepEngageLookup,
 	}
 	intake := handlers.NewIntake(rt, cfg, starts)
 

@@ -14,6 +14,7 @@ import (
 
 	"github.com/registrar-dev/registrar/config"
 	"github.com/registrar-dev/registrar/secret"
+	"github.com/registrar-dev/registrar/vendors/engage"
 	"github.com/registrar-dev/registrar/vendors/marta"
 	"github.com/registrar-dev/registrar/vendors/resamania"
 )
@@ -34,6 +35,11 @@ type Config struct {
 	Marta *marta.SimConfig
 	// MartaListen is host:port; default 127.0.0.1:0.
 	MartaListen string
+	// Engage is the Mapp Engage simulator's configuration; nil means
+	// engage.DefaultSimConfig().
+	Engage *engage.SimConfig
+	// EngageListen is host:port; default 127.0.0.1:0.
+	EngageListen string
 }
 
 // Set is a running set of simulators.
@@ -42,9 +48,12 @@ type Set struct {
 	ResamaniaURL string // base URL including the env prefix
 	Marta        *marta.Simulator
 	MartaURL     string
+	Engage       *engage.Simulator
+	EngageURL    string // base URL including /api/rest/v19
 
 	resamaniaCfg resamania.SimConfig
 	martaCfg     marta.SimConfig
+	engageCfg    engage.SimConfig
 	servers      []*http.Server
 }
 
@@ -76,6 +85,19 @@ func Start(cfg Config) (*Set, error) {
 		return nil, fmt.Errorf("marta simulator: %w", err)
 	}
 	s.MartaURL = "http://" + reachable(addr)
+
+	ec := engage.DefaultSimConfig()
+	if cfg.Engage != nil {
+		ec = *cfg.Engage
+	}
+	s.engageCfg = ec
+	s.Engage = engage.NewSimulator(ec)
+	addr, err = s.serve(cfg.EngageListen, s.Engage)
+	if err != nil {
+		s.Close()
+		return nil, fmt.Errorf("engage simulator: %w", err)
+	}
+	s.EngageURL = "http://" + reachable(addr) + "/api/rest/v19"
 	return s, nil
 }
 
@@ -100,6 +122,11 @@ func (s *Set) serve(listen string, h http.Handler) (string, error) {
 // MartaTenant is the tenant configuration of the MARTA simulator's API key.
 func (s *Set) MartaTenant() *config.Marta {
 	return &config.Marta{BaseURL: s.MartaURL, APIKey: secret.New(s.martaCfg.APIKey)}
+}
+
+// EngageTenant is the tenant configuration of the Engage simulator's user.
+func (s *Set) EngageTenant() *config.Engage {
+	return &config.Engage{BaseURL: s.EngageURL, Username: s.engageCfg.Username, Password: secret.New(s.engageCfg.Password)}
 }
 
 // reachable turns a listener's address into one a client on this host can

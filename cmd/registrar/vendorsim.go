@@ -16,11 +16,12 @@ func runVendorSim(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	fs.SetOutput(stderr)
 	resa := fs.String("resamania", "127.0.0.1:8081", "Resamania simulator listen address")
 	martaAddr := fs.String("marta", "127.0.0.1:8082", "MARTA simulator listen address")
+	engageAddr := fs.String("engage", "127.0.0.1:8083", "Mapp Engage simulator listen address")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	simCfg := resamania.DefaultSimConfig()
-	sims, err := simulators.Start(simulators.Config{Resamania: &simCfg, ResamaniaListen: *resa, MartaListen: *martaAddr})
+	sims, err := simulators.Start(simulators.Config{Resamania: &simCfg, ResamaniaListen: *resa, MartaListen: *martaAddr, EngageListen: *engageAddr})
 	if err != nil {
 		return err
 	}
@@ -37,6 +38,9 @@ func runVendorSim(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	mt := sims.MartaTenant()
 	fmt.Fprintf(stdout, "MARTA simulator: %s\n  x-api-key %s, campaign %s\n  operator endpoints: %s/_sim/faults, /_sim/requests, /_sim/customers, /_sim/codes\n",
 		sims.MartaURL, mt.APIKey.Reveal(), marta.DemoCampaignID, sims.MartaURL)
+	et := sims.EngageTenant()
+	fmt.Fprintf(stdout, "Mapp Engage simulator: %s\n  user %s, password %s\n  operator endpoints: /_sim/faults, /_sim/requests, /_sim/contacts\n",
+		sims.EngageURL, et.Username, et.Password.Reveal())
 	<-ctx.Done()
 	return nil
 }

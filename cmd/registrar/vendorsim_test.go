@@ -21,13 +21,19 @@ func TestVendorSim(t *testing.T) {
 		args   func(addr string) []string
 	}{
 		{name: "loopback", listen: func(p string) string { return "127.0.0.1:" + p },
-			args: func(a string) []string { return []string{"vendorsim", "--marta", "127.0.0.1:0", "--resamania", a} }},
+			args: func(a string) []string {
+				return []string{"vendorsim", "--marta", "127.0.0.1:0", "--engage", "127.0.0.1:0", "--resamania", a}
+			}},
 		// compose.yaml's form: every interface, so that other containers
 		// reach it.
 		{name: "all interfaces", listen: func(p string) string { return "0.0.0.0:" + p },
-			args: func(a string) []string { return []string{"vendorsim", "--marta", "127.0.0.1:0", "--resamania", a} }},
+			args: func(a string) []string {
+				return []string{"vendorsim", "--marta", "127.0.0.1:0", "--engage", "127.0.0.1:0", "--resamania", a}
+			}},
 		{name: "flag=value", listen: func(p string) string { return "127.0.0.1:" + p },
-			args: func(a string) []string { return []string{"vendorsim", "--marta=127.0.0.1:0", "--resamania=" + a} }},
+			args: func(a string) []string {
+				return []string{"vendorsim", "--marta=127.0.0.1:0", "--engage=127.0.0.1:0", "--resamania=" + a}
+			}},
 	}
 	urlLine := regexp.MustCompile(`(?m)^Resamania simulator: (http://\S+)$`)
 	for _, tt := range tests {
@@ -102,7 +108,7 @@ func TestVendorSimAddressInUse(t *testing.T) {
 	}
 	defer ln.Close()
 	var stdout, stderr syncBuffer
-	code := runContext(t.Context(), []string{"vendorsim", "--marta", "127.0.0.1:0", "--resamania", ln.Addr().String()}, strings.NewReader(""), &stdout, &stderr)
+	code := runContext(t.Context(), []string{"vendorsim", "--marta", "127.0.0.1:0", "--engage", "127.0.0.1:0", "--resamania", ln.Addr().String()}, strings.NewReader(""), &stdout, &stderr)
 	if code != 1 || !strings.Contains(stderr.String(), "address already in use") {
 		t.Errorf("exit %d, stderr %q", code, &stderr)
 	}

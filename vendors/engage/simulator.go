@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/registrar-dev/registrar/vendors/fault"
+	"github.com/registrar-dev/registrar/vendors/simlog"
 )
 
 // The demo account of DefaultSimConfig.
@@ -21,7 +22,7 @@ const (
 
 // Simulator defaults.
 const (
-	DefaultMaxRequestLog = 100000
+	DefaultMaxRequestLog = simlog.DefaultMax
 	firstContactID       = 1000001
 	maxSimBody           = 64 << 10
 	simAdmin             = "/_sim/"
@@ -71,19 +72,16 @@ type Simulator struct {
 	contacts []*Contact
 	nextID   int64
 
-	logMu  sync.Mutex
-	log    []Request
-	logPos int
-	counts map[[2]string]int
+	requests *simlog.Log[Request]
 }
 
 // NewSimulator returns a simulator of cfg.
 func NewSimulator(cfg SimConfig) *Simulator {
 	s := &Simulator{
 		username: cfg.Username, password: cfg.Password,
-		faults: fault.New(cfg.Faults),
-		nextID: firstContactID,
-		counts: map[[2]string]int{},
+		faults:   fault.New(cfg.Faults),
+		nextID:   firstContactID,
+		requests: simlog.New[Request](DefaultMaxRequestLog),
 	}
 	s.api = s.faults.Wrap(http.HandlerFunc(s.serveAPI))
 	s.admin = s.adminHandler()
@@ -108,9 +106,9 @@ func (s *Simulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if t := r.URL.Query().Get("identifierType"); t != "" {
 		rec.Query = loggedQuery(t)
 	}
-	sw := &statusWriter{ResponseWriter: w}
+	sw := &simlog.StatusWriter{ResponseWriter: w}
 	s.api.ServeHTTP(sw, r)
-	rec.Status = sw.status
+	rec.Status = sw.Status
 	s.record(rec)
 }
 
@@ -128,71 +126,23 @@ func loggedQuery(t string) string {
 	}, t)
 }
 
-type statusWriter struct {
-	http.ResponseWriter
-	status int
-}
-
-func (w *statusWriter) WriteHeader(code int) {
-	if w.status == 0 {
-		w.status = code
-	}
-	w.ResponseWriter.WriteHeader(code)
-}
-
-func (w *statusWriter) Write(b []byte) (int, error) {
-	if w.status == 0 {
-		w.status = http.StatusOK
-	}
-	return w.ResponseWriter.Write(b)
-}
-
-func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
-
 func (s *Simulator) record(r Request) {
-	s.logMu.Lock()
-	defer s.logMu.Unlock()
-	s.counts[[2]string{r.Method, r.Path}]++
-	if len(s.log) < DefaultMaxRequestLog {
-		s.log = append(s.log, r)
-		return
-	}
-	s.log[s.logPos] = r
-	s.logPos = (s.logPos + 1) % DefaultMaxRequestLog
+	s.requests.Add(r, simlog.Key{Method: r.Method, Route: r.Path})
 }
 
 // Requests returns the request log, oldest first (the last
 // DefaultMaxRequestLog).
-func (s *Simulator) Requests() []Request {
-	s.logMu.Lock()
-	defer s.logMu.Unlock()
-	out := make([]Request, 0, len(s.log))
-	out = append(out, s.log[s.logPos:]...)
-	return append(out, s.log[:s.logPos]...)
-}
+func (s *Simulator) Requests() []Request { return s.requests.All() }
 
 // CountRequests returns how many requests had method and URL path (e.g.
 // "POST", "/api/rest/v19/contact/get"), whatever their answer; an empty
 // method or path matches any. It counts past the log's bound.
 func (s *Simulator) CountRequests(method, path string) int {
-	s.logMu.Lock()
-	defer s.logMu.Unlock()
-	n := 0
-	for k, c := range s.counts {
-		if (method == "" || k[0] == method) && (path == "" || k[1] == path) {
-			n += c
-		}
-	}
-	return n
+	return s.requests.Count(method, path, 0)
 }
 
 // ResetRequests clears the request log and the counts.
-func (s *Simulator) ResetRequests() {
-	s.logMu.Lock()
-	s.log, s.logPos = nil, 0
-	clear(s.counts)
-	s.logMu.Unlock()
-}
+func (s *Simulator) ResetRequests() { s.requests.Reset() }
 
 // Contacts returns the contacts, in creation order.
 func (s *Simulator) Contacts() []Contact {

@@ -19,14 +19,15 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/registrar-dev/registrar/vendors/fault"
+	"github.com/registrar-dev/registrar/vendors/simlog"
 )
 
 // Simulator defaults.
 const (
-	DefaultSimJWTTTL     = 15 * time.Minute // lifetime of issued JWTs
-	DefaultSimRefreshTTL = 60 * time.Minute // lifetime of issued refresh tokens
-	DefaultMaxRequestLog = 100000           // requests kept in the log
-	DefaultMaxCodes      = 1000             // sent codes kept in the outbox
+	DefaultSimJWTTTL     = 15 * time.Minute  // lifetime of issued JWTs
+	DefaultSimRefreshTTL = 60 * time.Minute  // lifetime of issued refresh tokens
+	DefaultMaxRequestLog = simlog.DefaultMax // requests kept in the log
+	DefaultMaxCodes      = 1000              // sent codes kept in the outbox
 )
 
 // The demo account of DefaultSimConfig.
@@ -201,11 +202,7 @@ type Simulator struct {
 	pending   map[string]string    // code key → code
 	codes     []SentCode
 
-	logMu  sync.Mutex
-	log    []Request
-	logPos int
-	logMax int
-	counts map[[2]string]int // method, path → requests
+	requests *simlog.Log[Request]
 }
 
 // simToken is an issued JWT or refresh token.
@@ -227,8 +224,7 @@ func NewSimulator(cfg SimConfig) *Simulator {
 		tokens:    map[string]*simToken{},
 		refreshes: map[string]*simToken{},
 		pending:   map[string]string{},
-		logMax:    cfg.MaxRequestLog,
-		counts:    map[[2]string]int{},
+		requests:  simlog.New[Request](cfg.MaxRequestLog),
 		jwtKey:    make([]byte, 32),
 	}
 	_, _ = rand.Read(s.jwtKey)
@@ -240,9 +236,6 @@ func NewSimulator(cfg SimConfig) *Simulator {
 	}
 	if s.refreshTTL <= 0 {
 		s.refreshTTL = DefaultSimRefreshTTL
-	}
-	if s.logMax == 0 {
-		s.logMax = DefaultMaxRequestLog
 	}
 	for _, c := range cfg.Campaigns {
 		if c.ID == "" || s.campaigns[c.ID] != nil {
@@ -295,80 +288,28 @@ func (s *Simulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		s.mu.Unlock()
 	}
-	sw := &statusWriter{ResponseWriter: w}
+	sw := &simlog.StatusWriter{ResponseWriter: w}
 	s.api.ServeHTTP(sw, r.WithContext(context.WithValue(r.Context(), reqStateKey{}, rec)))
-	rec.Status = sw.status
+	rec.Status = sw.Status
 	s.record(*rec)
 }
 
-// statusWriter remembers the status written.
-type statusWriter struct {
-	http.ResponseWriter
-	status int
-}
-
-func (w *statusWriter) WriteHeader(code int) {
-	if w.status == 0 {
-		w.status = code
-	}
-	w.ResponseWriter.WriteHeader(code)
-}
-
-func (w *statusWriter) Write(b []byte) (int, error) {
-	if w.status == 0 {
-		w.status = http.StatusOK
-	}
-	return w.ResponseWriter.Write(b)
-}
-
-func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
-
 func (s *Simulator) record(r Request) {
-	s.logMu.Lock()
-	defer s.logMu.Unlock()
-	s.counts[[2]string{r.Method, r.Path}]++
-	if s.logMax < 0 {
-		return
-	}
-	if len(s.log) < s.logMax {
-		s.log = append(s.log, r)
-		return
-	}
-	s.log[s.logPos] = r
-	s.logPos = (s.logPos + 1) % s.logMax
+	s.requests.Add(r, simlog.Key{Method: r.Method, Route: r.Path})
 }
 
 // Requests returns the request log, oldest first.
-func (s *Simulator) Requests() []Request {
-	s.logMu.Lock()
-	defer s.logMu.Unlock()
-	out := make([]Request, 0, len(s.log))
-	out = append(out, s.log[s.logPos:]...)
-	return append(out, s.log[:s.logPos]...)
-}
+func (s *Simulator) Requests() []Request { return s.requests.All() }
 
 // CountRequests returns how many requests had method and URL path (e.g.
 // "POST", "/auth"), whatever their answer; an empty method or path matches
 // any. It counts past the log's bound.
 func (s *Simulator) CountRequests(method, path string) int {
-	s.logMu.Lock()
-	defer s.logMu.Unlock()
-	n := 0
-	for k, c := range s.counts {
-		if (method == "" || k[0] == method) && (path == "" || k[1] == path) {
-			n += c
-		}
-	}
-	return n
+	return s.requests.Count(method, path, 0)
 }
 
 // ResetRequests clears the request log and the counts.
-func (s *Simulator) ResetRequests() {
-	s.logMu.Lock()
-	s.log, s.logPos = nil, 0
-	clear(s.counts)
-	s.logMu.Unlock()
-}
+func (s *Simulator) ResetRequests() { s.requests.Reset() }
 
 // Codes returns the verification codes sent, oldest first (the last
 // DefaultMaxCodes).

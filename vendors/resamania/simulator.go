@@ -10,14 +10,15 @@ import (
 	"time"
 
 	"github.com/registrar-dev/registrar/vendors/fault"
+	"github.com/registrar-dev/registrar/vendors/simlog"
 )
 
 // Simulator defaults.
 const (
-	DefaultSimTokenTTL   = time.Hour // lifetime of issued tokens
-	DefaultRatePerMinute = 1000      // gateway rate limit per API key
-	DefaultSpikeArrest   = 30        // gateway spike arrest per API key, per 100 ms
-	DefaultMaxRequestLog = 100000    // requests kept in the log
+	DefaultSimTokenTTL   = time.Hour         // lifetime of issued tokens
+	DefaultRatePerMinute = 1000              // gateway rate limit per API key
+	DefaultSpikeArrest   = 30                // gateway spike arrest per API key, per 100 ms
+	DefaultMaxRequestLog = simlog.DefaultMax // requests kept in the log
 )
 
 const (
@@ -167,17 +168,7 @@ type Simulator struct {
 	refresh map[string]*simToken
 	sms     []SMS // the last maxSMS sent, oldest first
 
-	logMu  sync.Mutex
-	log    []Request // a ring of at most logMax once full
-	logPos int
-	logMax int
-	counts map[countKey]int
-}
-
-// countKey is what CountResponses counts by.
-type countKey struct {
-	method, route string
-	status        int
+	requests *simlog.Log[Request]
 }
 
 // Request is one request the simulator received outside /_sim/, faulted
@@ -244,17 +235,13 @@ func NewSimulator(cfg SimConfig) *Simulator {
 		byAPIKey: map[string]*account{},
 		tokens:   map[string]*simToken{},
 		refresh:  map[string]*simToken{},
-		logMax:   cfg.MaxRequestLog,
-		counts:   map[countKey]int{},
+		requests: simlog.New[Request](cfg.MaxRequestLog),
 	}
 	if s.now == nil {
 		s.now = time.Now
 	}
 	if s.tokenTTL <= 0 {
 		s.tokenTTL = DefaultSimTokenTTL
-	}
-	if s.logMax == 0 {
-		s.logMax = DefaultMaxRequestLog
 	}
 	s.limits = newGatewayLimits(cfg.RateLimit)
 	for _, sa := range cfg.Accounts {
@@ -343,9 +330,9 @@ func (s *Simulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}
-	sw := &statusWriter{ResponseWriter: w}
+	sw := &simlog.StatusWriter{ResponseWriter: w}
 	s.api.ServeHTTP(sw, r.WithContext(context.WithValue(r.Context(), reqStateKey{}, st)))
-	st.rec.Status = sw.status
+	st.rec.Status = sw.Status
 	s.record(*st.rec)
 }
 
@@ -374,53 +361,17 @@ func (s *Simulator) routeOf(path string) (*account, string, bool) {
 	return nil, "", false
 }
 
-// statusWriter remembers the status written.
-type statusWriter struct {
-	http.ResponseWriter
-	status int
-}
-
-func (w *statusWriter) WriteHeader(code int) {
-	if w.status == 0 {
-		w.status = code
-	}
-	w.ResponseWriter.WriteHeader(code)
-}
-
-func (w *statusWriter) Write(b []byte) (int, error) {
-	if w.status == 0 {
-		w.status = http.StatusOK
-	}
-	return w.ResponseWriter.Write(b)
-}
-
-func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
-
+// record logs r; routed requests are also counted.
 func (s *Simulator) record(r Request) {
-	s.logMu.Lock()
-	defer s.logMu.Unlock()
-	if r.Route != "" {
-		s.counts[countKey{r.Method, r.Route, r.Status}]++
-	}
-	if s.logMax < 0 {
+	if r.Route == "" {
+		s.requests.Add(r)
 		return
 	}
-	if len(s.log) < s.logMax {
-		s.log = append(s.log, r)
-		return
-	}
-	s.log[s.logPos] = r
-	s.logPos = (s.logPos + 1) % s.logMax
+	s.requests.Add(r, simlog.Key{Method: r.Method, Route: r.Route, Status: r.Status})
 }
 
 // Requests returns the request log, oldest first.
-func (s *Simulator) Requests() []Request {
-	s.logMu.Lock()
-	defer s.logMu.Unlock()
-	out := make([]Request, 0, len(s.log))
-	out = append(out, s.log[s.logPos:]...)
-	return append(out, s.log[:s.logPos]...)
-}
+func (s *Simulator) Requests() []Request { return s.requests.All() }
 
 // CountRequests returns how many routed requests had method and route
 // (e.g. "POST", "/contacts"), whatever their answer; an empty method or
@@ -432,24 +383,11 @@ func (s *Simulator) CountRequests(method, route string) int {
 // CountResponses is CountRequests for the requests answered status (0: any),
 // e.g. CountResponses("POST", "/contacts", 201): the contacts created.
 func (s *Simulator) CountResponses(method, route string, status int) int {
-	s.logMu.Lock()
-	defer s.logMu.Unlock()
-	n := 0
-	for k, c := range s.counts {
-		if (method == "" || k.method == method) && (route == "" || k.route == route) && (status == 0 || k.status == status) {
-			n += c
-		}
-	}
-	return n
+	return s.requests.Count(method, route, status)
 }
 
 // ResetRequests clears the request log and the counts.
-func (s *Simulator) ResetRequests() {
-	s.logMu.Lock()
-	s.log, s.logPos = nil, 0
-	clear(s.counts)
-	s.logMu.Unlock()
-}
+func (s *Simulator) ResetRequests() { s.requests.Reset() }
 
 // Contacts returns the current contacts of clientToken, in creation order
 // (nil for an unknown clientToken).

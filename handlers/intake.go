@@ -70,13 +70,13 @@ func (in *Intake) start(ctx context.Context, msg *message.Message, cmd events.Co
 	id := cmd.RegistrationID()
 	now := rt.now()
 	data := &flowData{Command: append([]byte(nil), msg.Payload...)}
-	if signup, ok := cmd.(*events.MartaSignup); ok && signup.Password.Reveal() == secret.Marker {
-		// A dead letter's body carries the marker, never the password: a
-		// replayed sign-up command cannot start a flow with it.
-		return rt.reject(ctx, msg, &events.InvalidCommandError{CommandType: cmd.CommandType(), RegistrationID: id,
-			Errors: []events.FieldError{{Field: "password", Message: "is the redaction marker of a dead letter: publish the command again with the password"}}})
-	}
 	if signup, ok := cmd.(*events.MartaSignup); ok {
+		if signup.Password.Reveal() == secret.Marker {
+			// A dead letter's body carries the marker, never the password:
+			// a replayed sign-up command cannot start a flow with it.
+			return rt.reject(ctx, msg, &events.InvalidCommandError{CommandType: cmd.CommandType(), RegistrationID: id,
+				Errors: []events.FieldError{{Field: "password", Message: "is the redaction marker of a dead letter: publish the command again with the password"}}})
+		}
 		// The password is needed after the code: kept sealed, never in
 		// the stored command.
 		if rt.Box == nil {

@@ -456,36 +456,41 @@ func (s *Service) checkConsumers(ctx context.Context) error {
 }
 
 func (s *Service) registerStoreMetrics() error {
-	pending := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-		Namespace: "registrar", Subsystem: "outbox", Name: "pending",
-		Help: "Outbox messages waiting to be published.",
-	}, func() float64 {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		defer cancel()
-		n, _, err := s.store.OutboxStats(ctx)
-		if err != nil {
-			return -1
-		}
-		return float64(n)
-	})
-	oldest := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-		Namespace: "registrar", Subsystem: "outbox", Name: "oldest_age_seconds",
-		Help: "Age of the oldest outbox message waiting to be published (0 when none waits).",
-	}, func() float64 {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		defer cancel()
-		_, t, err := s.store.OutboxStats(ctx)
-		if err != nil || t.IsZero() {
-			return 0
-		}
-		return time.Since(t).Seconds()
-	})
-	for _, c := range []prometheus.Collector{pending, oldest} {
-		if err := s.registry.Register(c); err != nil {
-			return fmt.Errorf("register store metrics: %w", err)
-		}
+	if err := s.registry.Register(&outboxCollector{store: s.store}); err != nil {
+		return fmt.Errorf("register store metrics: %w", err)
 	}
 	return nil
+}
+
+var (
+	outboxPendingDesc = prometheus.NewDesc("registrar_outbox_pending",
+		"Outbox messages waiting to be published (-1 when the store does not answer).", nil, nil)
+	outboxOldestDesc = prometheus.NewDesc("registrar_outbox_oldest_age_seconds",
+		"Age of the oldest outbox message waiting to be published (0 when none waits).", nil, nil)
+)
+
+// outboxCollector reports the outbox backlog from one store query per
+// scrape.
+type outboxCollector struct{ store store.Store }
+
+func (c *outboxCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- outboxPendingDesc
+	ch <- outboxOldestDesc
+}
+
+func (c *outboxCollector) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	pending, oldest, err := c.store.OutboxStats(ctx)
+	age := 0.0
+	switch {
+	case err != nil:
+		pending = -1
+	case !oldest.IsZero():
+		age = time.Since(oldest).Seconds()
+	}
+	ch <- prometheus.MustNewConstMetric(outboxPendingDesc, prometheus.GaugeValue, float64(pending))
+	ch <- prometheus.MustNewConstMetric(outboxOldestDesc, prometheus.GaugeValue, age)
 }
 
 // vendorTransport is an HTTP transport sized for hundreds of concurrent

@@ -127,6 +127,12 @@ type Store interface {
 	// otherwise.
 	ReleaseLease(ctx context.Context, name, holder string) error
 
+	// Checkpoint returns the value last set under name ("" when none): a
+	// poller's position in a vendor's data, such as a watermark.
+	Checkpoint(ctx context.Context, name string) (string, error)
+	// SetCheckpoint sets the value of name, replacing the one before.
+	SetCheckpoint(ctx context.Context, name, value string) error
+
 	// Ping checks the database answers.
 	Ping(ctx context.Context) error
 	// Close releases the store's connections.

@@ -305,6 +305,28 @@ func (s *Store) AcquireLease(ctx context.Context, name, holder string, ttl time.
 	return tag.RowsAffected() == 1, nil
 }
 
+// Checkpoint returns the value set under name, "" when none.
+func (s *Store) Checkpoint(ctx context.Context, name string) (string, error) {
+	var v string
+	err := s.pool.QueryRow(ctx, `SELECT value FROM checkpoints WHERE name = $1`, name).Scan(&v)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("postgres: checkpoint %q: %w", name, err)
+	}
+	return v, nil
+}
+
+// SetCheckpoint sets the value of name.
+func (s *Store) SetCheckpoint(ctx context.Context, name, value string) error {
+	if _, err := s.pool.Exec(ctx, `INSERT INTO checkpoints (name, value, updated_at) VALUES ($1, $2, now())
+		ON CONFLICT (name) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at`, name, value); err != nil {
+		return fmt.Errorf("postgres: set checkpoint %q: %w", name, err)
+	}
+	return nil
+}
+
 // ReleaseLease gives the lease up if holder has it.
 func (s *Store) ReleaseLease(ctx context.Context, name, holder string) error {
 	if _, err := s.pool.Exec(ctx, `DELETE FROM leases WHERE name = $1 AND holder = $2`, name, holder); err != nil {

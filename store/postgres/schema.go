@@ -58,6 +58,12 @@ func migrations() []string {
 			holder     text NOT NULL,
 			expires_at timestamptz NOT NULL
 		);`,
+		// 2: pollers' checkpoints.
+		`CREATE TABLE IF NOT EXISTS checkpoints (
+			name       text PRIMARY KEY,
+			value      text NOT NULL,
+			updated_at timestamptz NOT NULL DEFAULT now()
+		);`,
 	}
 }
 

@@ -51,6 +51,12 @@ func migrations() []string {
 			holder     TEXT NOT NULL,
 			expires_at INTEGER NOT NULL
 		) STRICT, WITHOUT ROWID;`,
+		// 2: pollers' checkpoints.
+		`CREATE TABLE IF NOT EXISTS checkpoints (
+			name       TEXT PRIMARY KEY,
+			value      TEXT NOT NULL,
+			updated_at INTEGER NOT NULL
+		) STRICT, WITHOUT ROWID;`,
 	}
 }
 

@@ -370,6 +370,29 @@ func (s *Store) AcquireLease(ctx context.Context, name, holder string, ttl time.
 	return n == 1, nil
 }
 
+// Checkpoint returns the value set under name, "" when none.
+func (s *Store) Checkpoint(ctx context.Context, name string) (string, error) {
+	var v string
+	err := s.r.QueryRowContext(ctx, `SELECT value FROM checkpoints WHERE name = ?`, name).Scan(&v)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("sqlite: checkpoint %q: %w", name, err)
+	}
+	return v, nil
+}
+
+// SetCheckpoint sets the value of name.
+func (s *Store) SetCheckpoint(ctx context.Context, name, value string) error {
+	if _, err := s.w.ExecContext(ctx, `INSERT INTO checkpoints (name, value, updated_at) VALUES (?1, ?2, ?3)
+		ON CONFLICT (name) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at`,
+		name, value, s.now().UnixMicro()); err != nil {
+		return fmt.Errorf("sqlite: set checkpoint %q: %w", name, err)
+	}
+	return nil
+}
+
 // ReleaseLease gives the lease up if holder has it.
 func (s *Store) ReleaseLease(ctx context.Context, name, holder string) error {
 	if _, err := s.w.ExecContext(ctx, `DELETE FROM leases WHERE name = ? AND holder = ?`, name, holder); err != nil {

@@ -58,6 +58,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"LeaseRace", testLeaseRace},
 		{"LeaseBadTTL", testLeaseBadTTL},
 		{"DueFlows", testDueFlows},
+		{"Checkpoints", testCheckpoints},
 		{"ConcurrentUpdates", testConcurrentUpdates},
 	}
 	for _, tt := range tests {
@@ -1174,5 +1175,38 @@ func testConcurrentUpdates(t *testing.T, s store.Store) {
 			t.Errorf("record %d (%s) carries counter %s, want %d", i, r.ID, r.Payload, i+1)
 			break
 		}
+	}
+}
+
+func testCheckpoints(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	get := func(name string) string {
+		t.Helper()
+		v, err := s.Checkpoint(ctx, name)
+		if err != nil {
+			t.Fatalf("Checkpoint(%q): %v", name, err)
+		}
+		return v
+	}
+	set := func(name, value string) {
+		t.Helper()
+		if err := s.SetCheckpoint(ctx, name, value); err != nil {
+			t.Fatalf("SetCheckpoint(%q): %v", name, err)
+		}
+	}
+	if v := get("cloudsuite:acme"); v != "" {
+		t.Fatalf("unset checkpoint = %q, want \"\"", v)
+	}
+	set("cloudsuite:acme", "2026-01-02T03:04:05.123456")
+	set("cloudsuite:other", "x")
+	if v := get("cloudsuite:acme"); v != "2026-01-02T03:04:05.123456" {
+		t.Errorf("checkpoint = %q after set", v)
+	}
+	set("cloudsuite:acme", "2026-02-01T00:00:00")
+	if v := get("cloudsuite:acme"); v != "2026-02-01T00:00:00" {
+		t.Errorf("checkpoint = %q after replace", v)
+	}
+	if v := get("cloudsuite:other"); v != "x" {
+		t.Errorf("other checkpoint = %q, want x", v)
 	}
 }

@@ -186,8 +186,8 @@ func (t Tenant) validate(v *validator, key, name string) {
 		v.httpURL(k+".tokenURL", cs.TokenURL)
 		v.required(k+".clientId", cs.ClientID)
 		v.secret(k+".clientSecret", cs.ClientSecret)
-		if v.required(k+".origin", cs.Origin) && strings.ContainsAny(cs.Origin, "/?#% \t\r\n") {
-			v.fail(k+".origin", "must not contain '/', '?', '#', '%%' or white space")
+		if v.required(k+".origin", cs.Origin) && !validOrigin(cs.Origin) {
+			v.fail(k+".origin", "must be 1 to 64 of A-Z a-z 0-9 . _ - (it names the origin's users in registrationIds cloudsuite:<origin>:<userKey>)")
 		}
 		if cs.PollInterval < time.Second {
 			v.fail(k+".pollInterval", "must be at least 1s")
@@ -297,6 +297,22 @@ func validTenantName(s string) bool {
 func validToken(s string) bool {
 	for _, c := range []byte(s) {
 		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("._~-", c) >= 0) {
+			return false
+		}
+	}
+	return true
+}
+
+// validOrigin reports whether a CloudSuite origin code can go in a URL path
+// and in a registrationId (cloudsuite:<origin>:<userKey>).
+func validOrigin(s string) bool {
+	if len(s) == 0 || len(s) > 64 {
+		return false
+	}
+	for _, r := range s {
+		switch {
+		case r >= 'A' && r <= 'Z', r >= 'a' && r <= 'z', r >= '0' && r <= '9', r == '.', r == '_', r == '-':
+		default:
 			return false
 		}
 	}

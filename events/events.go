@@ -353,9 +353,12 @@ type CloudSuiteUserRegistered struct {
 	Email   string `json:"email,omitempty"`
 	// User is the user object as CloudSuite gave it.
 	User json.RawMessage `json:"user,omitempty"`
-	// Profile is the user's profile as CloudSuite gave it
+	// Profile is the user's (first) profile as CloudSuite gave it
 	// (GET /api/userprofile/{id}), if it has one.
 	Profile json.RawMessage `json:"profile,omitempty"`
+	// Profiles are all the user's profiles, in the order of the user's
+	// user_profiles, when it has more than one.
+	Profiles []json.RawMessage `json:"profiles,omitempty"`
 }
 
 // EventType implements Event.

@@ -68,7 +68,6 @@ func (in *Intake) Handle(msg *message.Message) (err error) {
 func (in *Intake) start(ctx context.Context, msg *message.Message, cmd events.Command, step, cmdType string) error {
 	rt := in.rt
 	id := cmd.RegistrationID()
-	now := rt.now()
 	data := &flowData{Command: append([]byte(nil), msg.Payload...)}
 	if signup, ok := cmd.(*events.MartaSignup); ok {
 		if signup.Password.Reveal() == secret.Marker {
@@ -118,24 +117,45 @@ func (in *Intake) start(ctx context.Context, msg *message.Message, cmd events.Co
 		}
 		err = tx.CreateFlow(ctx, f)
 		if errors.Is(err, store.ErrExists) {
-			// Another command type already started a flow with this id.
-			result = "rejected"
 			existing, err := tx.Flow(ctx, id)
 			if err != nil {
 				return err
 			}
-			m, err := rejectedMessage(msg, &events.InvalidCommandError{CommandType: cmd.CommandType(), RegistrationID: id,
-				Errors: []events.FieldError{{Field: "registrationId", Message: fmt.Sprintf("already identifies a %s flow", existing.Flow)}}}, now)
-			if err != nil {
-				return err
+			if act, ok := cmd.(*events.CloudSuiteActivate); ok && existing.Flow == FlowCloudSuiteRegistration {
+				// The activation of a user the poller announced continues
+				// the user's registration flow.
+				next, refusal, err := continueCloudSuiteRegistration(existing, act, msg.Payload)
+				if err != nil {
+					return err
+				}
+				if refusal != nil {
+					return &refusedError{*refusal}
+				}
+				result, f = "continued", next
+				if err := tx.UpdateFlow(ctx, next); err != nil {
+					return err
+				}
+				m, err := stepMessageFor(next)
+				if err != nil {
+					return err
+				}
+				return tx.Enqueue(ctx, m)
 			}
-			return tx.Enqueue(ctx, m)
+			// Another command type already started a flow with this id.
+			return &refusedError{events.FieldError{Field: "registrationId", Message: fmt.Sprintf("already identifies a %s flow", existing.Flow)}}
 		}
 		if err != nil {
 			return err
 		}
 		return tx.Enqueue(ctx, first)
 	})
+	var refused *refusedError
+	if errors.As(err, &refused) {
+		// Rolled back: the ledger keeps no claim, so a corrected command
+		// with the same registrationId is not taken for a duplicate.
+		return rt.reject(ctx, msg, &events.InvalidCommandError{CommandType: cmd.CommandType(), RegistrationID: id,
+			Errors: []events.FieldError{refused.why}})
+	}
 	if err != nil {
 		return fmt.Errorf("start flow: %w", err)
 	}
@@ -145,8 +165,9 @@ func (in *Intake) start(ctx context.Context, msg *message.Message, cmd events.Co
 		rt.Metrics.flowStarted(f.Flow)
 		rt.notify()
 		rt.log().Info("flow started", "registrationId", id, "flow", f.Flow, "tenant", f.Tenant, "step", step)
-	case "rejected":
+	case "continued":
 		rt.notify()
+		rt.log().Info("flow continued", "registrationId", id, "flow", f.Flow, "tenant", f.Tenant, "step", f.Step, "command", cmd.CommandType())
 	default:
 		rt.log().Info("duplicate command acknowledged without effect", "registrationId", id, "flow", f.Flow, "msgId", msg.UUID)
 	}
@@ -198,3 +219,8 @@ func rejectedMessage(msg *message.Message, invalid *events.InvalidCommandError, 
 	}
 	return m, err
 }
+
+// refusedError rolls back a start the intake refuses.
+type refusedError struct{ why events.FieldError }
+
+func (e *refusedError) Error() string { return e.why.Field + " " + e.why.Message }

@@ -137,6 +137,12 @@ func (o *OTP) Handle(msg *message.Message) (err error) {
 	switch {
 	case f.Status.Terminal():
 		return rejectWhy(fmt.Sprintf("the %s flow has already ended (%s)", f.Flow, f.Status))
+	case f.Status == store.StatusWaiting && f.WaitingFor == WaitingForActivation:
+		c, ok := cmd.(*events.Cancel)
+		if !ok {
+			return rejectWhy(fmt.Sprintf("the %s flow waits for a cloudsuite.activate command, not for a code", f.Flow))
+		}
+		return o.cancelActivation(ctx, msg, f, data, c, claim, rejectWhy)
 	case f.Status != store.StatusWaiting || f.WaitingFor != WaitingForOTP || data.OTP == nil:
 		return rejectWhy(fmt.Sprintf("the %s flow is not waiting for a code", f.Flow))
 	}
@@ -237,6 +243,31 @@ func (o *OTP) Handle(msg *message.Message) (err error) {
 	}
 	rt.Metrics.command(cmd.CommandType(), rec.Outcome)
 	log.Info("steering command processed", "outcome", rec.Outcome)
+	return nil
+}
+
+// cancelActivation ends a registration flow that waits for its activation:
+// nothing was asked of the vendor, so nothing is cancelled there.
+func (o *OTP) cancelActivation(ctx context.Context, msg *message.Message, f store.Flow, data *flowData, c *events.Cancel,
+	claim *ledgerClaim, rejectWhy func(string) error) error {
+	rt := o.rt
+	now := rt.now()
+	why := "cancelled by a cancel command"
+	if c.Reason != "" {
+		why += ": " + c.Reason
+	}
+	tr := Transition{Outcome: "cancelled", Terminal: &events.Failed{Error: events.ErrorInfo{Code: events.CodeCancelled, Message: why}}}
+	rec := StepRecord{Step: f.Step, Seq: f.Seq, StartedAt: now, FinishedAt: now, Attempts: 1, Outcome: "cancelled"}
+	switch err := rt.commit(ctx, f, data, &rec, tr, claim); {
+	case errors.Is(err, errStale):
+		return rejectWhy("the flow changed while the command was processed; send it again if it still applies")
+	case errors.Is(err, errDuplicate):
+		return nil
+	case err != nil:
+		return err
+	}
+	rt.Metrics.command(c.CommandType(), "cancelled")
+	rt.log().Info("steering command processed", "registrationId", f.RegistrationID, "flow", f.Flow, "command", c.CommandType(), "outcome", "cancelled")
 	return nil
 }
 

@@ -433,6 +433,9 @@ func permanentFailure(err error, tenant string) events.ErrorInfo {
 	if errors.As(err, &ve) && ve.Vendor == "engage" {
 		return engageFailure(err, tenant)
 	}
+	if errors.As(err, &ve) && ve.Vendor == events.VendorCloudSuite {
+		return cloudsuiteFailure(err, tenant)
+	}
 	return vendorErrorInfo(events.CodeVendorRejected, err)
 }
 

@@ -19,6 +19,7 @@ import (
 	"github.com/registrar-dev/registrar/events"
 	"github.com/registrar-dev/registrar/service"
 	"github.com/registrar-dev/registrar/simulators"
+	"github.com/registrar-dev/registrar/vendors/cloudsuite"
 	"github.com/registrar-dev/registrar/vendors/marta"
 	"github.com/registrar-dev/registrar/vendors/resamania"
 )
@@ -38,6 +39,8 @@ type env struct {
 	log          *slog.Logger
 	logs         *syncBuffer
 	martaSim     *marta.SimConfig
+	csSim        *cloudsuite.SimConfig
+	pollInterval time.Duration // of tenant acme's CloudSuite origin
 	account      resamania.SimAccount
 	strict       resamania.SimAccount
 	club, node   string
@@ -68,6 +71,12 @@ func withMartaSim(change func(*marta.SimConfig)) envOption {
 		change(&mc)
 		e.martaSim = &mc
 	}
+}
+
+// withCloudSuitePageSize makes the CloudSuite simulator answer pages of n
+// users.
+func withCloudSuitePageSize(n int) envOption {
+	return func(e *env, _ *config.Config, _ *resamania.SimConfig) { e.csSim.PageSize = n }
 }
 
 // withOTP sets the one-time code bounds.
@@ -141,17 +150,24 @@ func startEnv(t *testing.T, opts ...envOption) *env {
 	sc := simConfig()
 	cfg := testConfig(t)
 	logs := &syncBuffer{}
-	e0 := &env{log: testLogger(logs), logs: logs}
+	csSim := cloudsuite.DefaultSimConfig()
+	// DEMO is tenant acme's; SHOP is left to tests that configure it.
+	csSim.Origins = []string{cloudsuite.DemoOrigin, "SHOP"}
+	e0 := &env{log: testLogger(logs), logs: logs, csSim: &csSim, pollInterval: 30 * time.Second}
 	for _, o := range opts {
 		o(e0, cfg, &sc)
 	}
-	sims, err := simulators.Start(simulators.Config{Resamania: &sc, Marta: e0.martaSim})
+	sims, err := simulators.Start(simulators.Config{Resamania: &sc, Marta: e0.martaSim, CloudSuite: e0.csSim})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(sims.Close)
 	addTenants(t, cfg, sims, sc)
-	e := &env{t: t, sims: sims, cfg: cfg, log: e0.log, logs: logs, martaSim: e0.martaSim, account: sc.Accounts[0], strict: sc.Accounts[1]}
+	acme := cfg.Tenants["acme"]
+	acme.CloudSuite = sims.CloudSuiteTenant(e0.pollInterval)
+	cfg.Tenants["acme"] = acme
+	e := &env{t: t, sims: sims, cfg: cfg, log: e0.log, logs: logs, martaSim: e0.martaSim, csSim: e0.csSim, pollInterval: e0.pollInterval,
+		account: sc.Accounts[0], strict: sc.Accounts[1]}
 	e.club = resamania.ClubIRI(e.account.ClientToken, e.account.Clubs[0].ID)
 	e.node = resamania.NetworkNodeIRI(e.account.ClientToken, e.account.Clubs[0].NetworkNodeID)
 	e.sclub = resamania.ClubIRI(e.strict.ClientToken, e.strict.Clubs[0].ID)

@@ -48,8 +48,9 @@ func (e *env) scanForSecrets() {
 	text := corpus.String()
 
 	literal := map[string]string{
-		"sign-up password": martaPassword,
-		"MARTA API key":    marta.DemoAPIKey,
+		"sign-up password":         martaPassword,
+		"MARTA API key":            marta.DemoAPIKey,
+		"CloudSuite client secret": e.csSim.ClientSecret,
 	}
 	for _, a := range []string{e.account.ClientSecret, e.strict.ClientSecret} {
 		if strings.Contains(text, a) {

@@ -39,6 +39,7 @@ import (
 	"github.com/registrar-dev/registrar/store"
 	"github.com/registrar-dev/registrar/store/stores"
 	"github.com/registrar-dev/registrar/transport"
+	"github.com/registrar-dev/registrar/vendors/cloudsuite"
 	"github.com/registrar-dev/registrar/vendors/engage"
 	"github.com/registrar-dev/registrar/vendors/marta"
 	"github.com/registrar-dev/registrar/vendors/resamania"
@@ -56,6 +57,9 @@ type Options struct {
 	HTTPClient *http.Client
 	// FaultHook is handed to the outbox forwarder (tests, crash drills).
 	FaultHook func(point string, recs []outbox.Record)
+	// NoPollers leaves the CloudSuite pollers out (tools that build a
+	// service only to process messages).
+	NoPollers bool
 	// EmbeddedListen is the embedded NATS server's host:port when
 	// nats.url is empty; default nats.listen from the configuration.
 	EmbeddedListen string
@@ -75,6 +79,7 @@ type Service struct {
 	router    *message.Router
 	forwarder *outbox.Forwarder
 	deadlines *handlers.Deadlines
+	pollers   []*handlers.CloudSuitePoller
 	admin     *admin.Server
 	topology  transport.Topology
 	consumers []transport.ConsumerSpec
@@ -239,6 +244,27 @@ func New(ctx context.Context, opts Options) (_ *Service, err error) {
 		return c, nil
 	}
 
+	cloudsuiteClients := make(map[string]*cloudsuite.Client)
+	for name, t := range cfg.Tenants {
+		if t.CloudSuite == nil {
+			continue
+		}
+		cs := t.CloudSuite
+		c, err := cloudsuite.NewClient(cloudsuite.Config{BaseURL: cs.BaseURL, TokenURL: cs.TokenURL, ClientID: cs.ClientID,
+			ClientSecret: cs.ClientSecret, Origin: cs.Origin}, cloudsuite.WithHTTPClient(httpClient))
+		if err != nil {
+			return nil, fmt.Errorf("tenants.%s.cloudsuite: %w", name, err)
+		}
+		cloudsuiteClients[name] = c
+	}
+	cloudsuiteFor := func(tenant string) (handlers.CloudSuiteAPI, error) {
+		c, ok := cloudsuiteClients[tenant]
+		if !ok {
+			return nil, fmt.Errorf("tenant %q has no cloudsuite account", tenant)
+		}
+		return c, nil
+	}
+
 	// The key that seals the secrets flows keep.
 	key, err := dataKey(cfg, dataDir)
 	if err != nil {
@@ -297,14 +323,29 @@ func New(ctx context.Context, opts Options) (_ *Service, err error) {
 	steps = append(steps, handlers.NewResamaniaMigration(resamaniaMigrationFor).Steps()...)
 	steps = append(steps, signup.Steps()...)
 	steps = append(steps, handlers.NewEngageUpsert(engageFor).Steps()...)
+	steps = append(steps, handlers.NewCloudSuiteActivation(cloudsuiteFor).Step())
 	starts := map[string]string{
-		events.CmdResamaniaRegister: handlers.StepResamaniaLookup,
-		events.CmdResamaniaTransfer: handlers.StepResamaniaTransferRequest,
-		events.CmdResamaniaMigrate:  handlers.StepResamaniaMigrateContact,
-		events.CmdMartaSignup:       handlers.StepMartaCheck,
-		events.CmdEngageUpsert:      handlers.StepEngageLookup,
+		events.CmdResamaniaRegister:  handlers.StepResamaniaLookup,
+		events.CmdResamaniaTransfer:  handlers.StepResamaniaTransferRequest,
+		events.CmdResamaniaMigrate:   handlers.StepResamaniaMigrateContact,
+		events.CmdMartaSignup:        handlers.StepMartaCheck,
+		events.CmdEngageUpsert:       handlers.StepEngageLookup,
+		events.CmdCloudSuiteActivate: handlers.StepCloudSuiteActivate,
 	}
 	intake := handlers.NewIntake(rt, cfg, starts)
+
+	// CloudSuite pushes nothing: a poller per tenant's origin.
+	pm, err := handlers.NewPollerMetrics(s.registry)
+	if err != nil {
+		return nil, err
+	}
+	for name, c := range cloudsuiteClients {
+		if opts.NoPollers {
+			break
+		}
+		s.pollers = append(s.pollers, handlers.NewCloudSuitePoller(rt, handlers.CloudSuitePollerConfig{
+			Tenant: name, API: c, Interval: cfg.Tenants[name].CloudSuite.PollInterval, Holder: holder, Metrics: pm}))
+	}
 
 	s.router, err = message.NewRouter(message.RouterConfig{CloseTimeout: 30 * time.Second},
 		watermill.NewSlogLoggerWithLevelMapping(s.log.With("component", "watermill"), map[slog.Level]slog.Level{slog.LevelInfo: slog.LevelDebug}))
@@ -374,6 +415,9 @@ func (s *Service) Run(ctx context.Context) error {
 	g.Go(func() error { return s.admin.Run(ctx) })
 	g.Go(func() error { return s.forwarder.Run(fwdCtx) })
 	g.Go(func() error { return s.deadlines.Run(ctx) })
+	for _, p := range s.pollers {
+		g.Go(func() error { return p.Run(ctx) })
+	}
 	g.Go(func() error {
 		// The router gets a context that is never cancelled: it stops on
 		// Close, which closes the subscribers and waits up to its

@@ -14,6 +14,7 @@ import (
 
 	"github.com/registrar-dev/registrar/config"
 	"github.com/registrar-dev/registrar/secret"
+	"github.com/registrar-dev/registrar/vendors/cloudsuite"
 	"github.com/registrar-dev/registrar/vendors/engage"
 	"github.com/registrar-dev/registrar/vendors/marta"
 	"github.com/registrar-dev/registrar/vendors/resamania"
@@ -40,21 +41,29 @@ type Config struct {
 	Engage *engage.SimConfig
 	// EngageListen is host:port; default 127.0.0.1:0.
 	EngageListen string
+	// CloudSuite is the CloudSuite simulator's configuration; nil means
+	// cloudsuite.DefaultSimConfig().
+	CloudSuite *cloudsuite.SimConfig
+	// CloudSuiteListen is host:port; default 127.0.0.1:0.
+	CloudSuiteListen string
 }
 
 // Set is a running set of simulators.
 type Set struct {
-	Resamania    *resamania.Simulator
-	ResamaniaURL string // base URL including the env prefix
-	Marta        *marta.Simulator
-	MartaURL     string
-	Engage       *engage.Simulator
-	EngageURL    string // base URL including /api/rest/v19
+	Resamania     *resamania.Simulator
+	ResamaniaURL  string // base URL including the env prefix
+	Marta         *marta.Simulator
+	MartaURL      string
+	Engage        *engage.Simulator
+	EngageURL     string // base URL including /api/rest/v19
+	CloudSuite    *cloudsuite.Simulator
+	CloudSuiteURL string // API base URL (the token endpoint is under it too)
 
-	resamaniaCfg resamania.SimConfig
-	martaCfg     marta.SimConfig
-	engageCfg    engage.SimConfig
-	servers      []*http.Server
+	resamaniaCfg  resamania.SimConfig
+	martaCfg      marta.SimConfig
+	engageCfg     engage.SimConfig
+	cloudsuiteCfg cloudsuite.SimConfig
+	servers       []*http.Server
 }
 
 // Start starts every simulator.
@@ -98,6 +107,19 @@ func Start(cfg Config) (*Set, error) {
 		return nil, fmt.Errorf("engage simulator: %w", err)
 	}
 	s.EngageURL = "http://" + reachable(addr) + "/api/rest/v19"
+
+	cc := cloudsuite.DefaultSimConfig()
+	if cfg.CloudSuite != nil {
+		cc = *cfg.CloudSuite
+	}
+	s.cloudsuiteCfg = cc
+	s.CloudSuite = cloudsuite.NewSimulator(cc)
+	addr, err = s.serve(cfg.CloudSuiteListen, s.CloudSuite)
+	if err != nil {
+		s.Close()
+		return nil, fmt.Errorf("cloudsuite simulator: %w", err)
+	}
+	s.CloudSuiteURL = "http://" + reachable(addr)
 	return s, nil
 }
 
@@ -128,6 +150,22 @@ func (s *Set) MartaTenant() *config.Marta {
 func (s *Set) EngageTenant() *config.Engage {
 	return &config.Engage{BaseURL: s.EngageURL, Username: s.engageCfg.Username, Password: secret.New(s.engageCfg.Password)}
 }
+
+// CloudSuiteTenant is the tenant configuration of the CloudSuite
+// simulator's client for its first origin, polled every pollInterval.
+func (s *Set) CloudSuiteTenant(pollInterval time.Duration) *config.CloudSuite {
+	origin := cloudsuite.DemoOrigin
+	if len(s.cloudsuiteCfg.Origins) > 0 {
+		origin = s.cloudsuiteCfg.Origins[0]
+	}
+	return &config.CloudSuite{BaseURL: s.CloudSuiteURL, TokenURL: s.CloudSuiteURL + CloudSuiteTokenPath,
+		ClientID: s.cloudsuiteCfg.ClientID, ClientSecret: secret.New(s.cloudsuiteCfg.ClientSecret),
+		Origin: origin, PollInterval: pollInterval}
+}
+
+// CloudSuiteTokenPath is where the CloudSuite simulator's token endpoint
+// is, as on CloudSuite's identity server.
+const CloudSuiteTokenPath = "/realms/CloudSuite/protocol/openid-connect/token"
 
 // reachable turns a listener's address into one a client on this host can
 // dial: an unspecified host (0.0.0.0, ::) becomes 127.0.0.1.

@@ -29,6 +29,7 @@ import (
 	"github.com/registrar-dev/registrar/handlers"
 	"github.com/registrar-dev/registrar/service"
 	"github.com/registrar-dev/registrar/simulators"
+	"github.com/registrar-dev/registrar/vendors/cloudsuite"
 	"github.com/registrar-dev/registrar/vendors/engage"
 	"github.com/registrar-dev/registrar/vendors/marta"
 	"github.com/registrar-dev/registrar/vendors/resamania"
@@ -54,6 +55,10 @@ type Result struct {
 	ContactsCreated int
 	// WantContactsCreated is how many the scenarios should create.
 	WantContactsCreated int
+	// ActivationEmails counts the activation e-mails the CloudSuite
+	// simulator sent; WantActivationEmails is how many the scenarios
+	// should trigger.
+	ActivationEmails, WantActivationEmails int
 }
 
 // OK reports whether every scenario ended as expected and the simulator saw
@@ -64,7 +69,7 @@ func (r Result) OK() bool {
 			return false
 		}
 	}
-	return r.ContactsCreated == r.WantContactsCreated
+	return r.ContactsCreated == r.WantContactsCreated && r.ActivationEmails == r.WantActivationEmails
 }
 
 // Outcome is one scenario's expected and observed terminal event.
@@ -75,10 +80,28 @@ type Outcome struct {
 	Got       string
 	Terminals int // terminal events seen for the key
 	Events    []string
+	// Once, if set, is an event type that must come exactly once (a user
+	// the CloudSuite poller announces).
+	Once string
 }
 
-// OK reports whether exactly one terminal event of the expected kind came.
-func (o Outcome) OK() bool { return o.Got == o.Want && o.Terminals == 1 }
+// OK reports whether exactly one terminal event of the expected kind came
+// (and exactly one Once event, if set).
+func (o Outcome) OK() bool {
+	if o.Got != o.Want || o.Terminals != 1 {
+		return false
+	}
+	if o.Once == "" {
+		return true
+	}
+	n := 0
+	for _, e := range o.Events {
+		if e == o.Once {
+			n++
+		}
+	}
+	return n == 1
+}
 
 // Demo tenants.
 const (
@@ -119,7 +142,10 @@ func Run(ctx context.Context, opts Options) (Result, error) {
 	strict.ClientID, strict.ClientSecret, strict.APIKey = "strict-client", "strict-secret", "strict-api-key"
 	strict.RequiredFields = []string{"email", "familyName", "givenName", "birthDate", "mobile"}
 	simCfg.Accounts = append(simCfg.Accounts, strict)
-	sims, err := simulators.Start(simulators.Config{Resamania: &simCfg})
+	// A CloudSuite origin that lists users by pages of two.
+	csCfg := cloudsuite.DefaultSimConfig()
+	csCfg.PageSize = 2
+	sims, err := simulators.Start(simulators.Config{Resamania: &simCfg, CloudSuite: &csCfg})
 	if err != nil {
 		return Result{}, err
 	}
@@ -140,7 +166,8 @@ func Run(ctx context.Context, opts Options) (Result, error) {
 	cfg.NATS.Listen = "127.0.0.1:-1"
 	cfg.Processing.Retry.InitialInterval = 50 * time.Millisecond
 	cfg.Tenants = map[string]config.Tenant{
-		tenantClub:   {Resamania: clubTenant, Marta: sims.MartaTenant(), Engage: sims.EngageTenant()},
+		tenantClub: {Resamania: clubTenant, Marta: sims.MartaTenant(), Engage: sims.EngageTenant(),
+			CloudSuite: sims.CloudSuiteTenant(250 * time.Millisecond)},
 		tenantStrict: {Resamania: strictTenant},
 	}
 	svc, err := service.New(ctx, service.Options{Config: cfg, Logger: log})
@@ -224,9 +251,13 @@ func Run(ctx context.Context, opts Options) (Result, error) {
 	sims.Engage.AddContact(engage.Contact{EmailAddress: "known.lead@example.com",
 		Attributes: []engage.Attribute{{Name: "FirstName", Value: "Grace"}}})
 	scenarios = append(scenarios, engageScenarios()...)
-	want := 0
+	// A customer the ERP created before: a reviewed user is linked to it.
+	sims.CloudSuite.AddCustomer(cloudsuite.DemoOrigin, demoExistingCustomer, map[string]any{"name": "Houten Hardware BV"})
+	scenarios = append(scenarios, cloudsuiteScenarios()...)
+	want, wantActivations := 0, 0
 	for _, sc := range scenarios {
 		want += sc.creates
+		wantActivations += sc.activations
 	}
 	for _, phase := range []int{1, 2} {
 		for _, sc := range scenarios {
@@ -246,6 +277,13 @@ func Run(ctx context.Context, opts Options) (Result, error) {
 				}
 			}
 		}
+		if phase == 1 {
+			// Users register in the web shop: the poller finds them on its
+			// next round, on two pages, once each.
+			for _, u := range demoCloudSuiteUsers() {
+				sims.CloudSuite.AddUser(cloudsuite.DemoOrigin, u)
+			}
+		}
 		if err := w.wait(ctx, phase); err != nil {
 			fmt.Fprintf(opts.Out, "\n%v\n", err)
 			break
@@ -254,8 +292,13 @@ func Run(ctx context.Context, opts Options) (Result, error) {
 	// Let a duplicate terminal event, if there were one, show up.
 	time.Sleep(300 * time.Millisecond)
 
-	res := Result{Scenarios: w.outcomes(), WantContactsCreated: want}
+	res := Result{Scenarios: w.outcomes(), WantContactsCreated: want, WantActivationEmails: wantActivations}
 	res.ContactsCreated = sims.Resamania.CountResponses("POST", "/contacts", 201)
+	for _, u := range sims.CloudSuite.Users(cloudsuite.DemoOrigin) {
+		if key, ok := u["key"].(string); ok {
+			res.ActivationEmails += sims.CloudSuite.ActivationEmails(key)
+		}
+	}
 	printSummary(opts.Out, res)
 	stop()
 	if err := <-runErr; err != nil {
@@ -274,7 +317,12 @@ type scenario struct {
 	copies  int // how many times it is published (with different Nats-Msg-Ids)
 	want    string
 	creates int // contacts it should create at the simulator
-	before  func(*simulators.Set)
+	// activations is how many CloudSuite activation e-mails it should
+	// trigger.
+	activations int
+	// once is an event type that must come exactly once.
+	once   string
+	before func(*simulators.Set)
 	// react, if set, is called with each event of the scenario, as a
 	// person (or upstream) would react: submit a code, cancel.
 	react func(d *driver, eventType string)
@@ -319,6 +367,9 @@ func (d *driver) textedCode(phone string) string {
 func (s scenario) msgID() string { return "demo-" + strings.ReplaceAll(s.name, " ", "-") }
 
 func (s scenario) bodies() [][]byte {
+	if s.subject == "" {
+		return nil // started by the CloudSuite poller, not by a command
+	}
 	n := max(s.copies, 1)
 	out := make([][]byte, n)
 	for i := range out {
@@ -478,6 +529,63 @@ func engageScenarios() []scenario {
 	}
 }
 
+// The CloudSuite users of the demo, and a customer that exists already.
+const (
+	demoUserNew          = "b3ea7d82-d1e1-420c-bd41-cabc1d9d20c9"
+	demoUserExisting     = "5f0c2a8e-7b1d-4c3e-9a6f-2d8e4b1c7a90"
+	demoUserRefused      = "9d4e6f1a-2b3c-4d5e-8f70-a1b2c3d4e5f6"
+	demoExistingCustomer = "C-1001"
+)
+
+// demoCloudSuiteUsers are three users who registered in the web shop.
+func demoCloudSuiteUsers() []cloudsuite.SimUser {
+	now := time.Now().UTC()
+	profile := func(name, city string) []map[string]any {
+		return []map[string]any{{"name": name, "street1": "Elzenkade", "house_number": "1", "zip": "3992AD", "city": city, "country": "NL"}}
+	}
+	return []cloudsuite.SimUser{
+		{Key: demoUserNew, Email: "inkoop@cloudsuite.example", FirstName: "Sanne", LastName: "de Vries",
+			CreateDate: now.Add(-3 * time.Minute), Profiles: profile("Cloudsuite", "Houten")},
+		{Key: demoUserExisting, Email: "orders@hardware.example", FirstName: "Daan", LastName: "Bakker",
+			CreateDate: now.Add(-2 * time.Minute), Profiles: profile("Houten Hardware BV", "Houten")},
+		{Key: demoUserRefused, Email: "test@spam.example", FirstName: "Test", LastName: "Test",
+			CreateDate: now.Add(-time.Minute), Profiles: profile("Test", "Nowhere")},
+	}
+}
+
+// cloudsuiteScenarios follow the users the poller announces as a reviewer
+// would: activate one with a new customer, link one to an existing
+// customer, refuse one; and an activation of a user CloudSuite does not
+// know.
+func cloudsuiteScenarios() []scenario {
+	subject := events.CommandSubject(events.CmdCloudSuiteActivate)
+	id := func(key string) string { return handlers.CloudSuiteRegistrationID(cloudsuite.DemoOrigin, key) }
+	review := func(key, then string) func(d *driver, typ string) {
+		return func(d *driver, typ string) {
+			if typ != events.EvtCloudSuiteUserRegistered {
+				return
+			}
+			if then == "" {
+				d.publish(events.CmdCancel, fmt.Sprintf(`{"registrationId":%q,"reason":"review refused: test account"}`, id(key)))
+				return
+			}
+			d.publish(events.CmdCloudSuiteActivate, then)
+		}
+	}
+	return []scenario{
+		{name: "web shop: user activated, customer created", phase: 1, key: id(demoUserNew), want: "completed", once: events.EvtCloudSuiteUserRegistered,
+			activations: 1, react: review(demoUserNew, fmt.Sprintf(`{"registrationId":%q,"tenant":"acme","userKey":%q,"customerKey":"C-2001","customer":{"name":"Cloudsuite","city":"Houten","vat":"NL822898044B01"}}`,
+				id(demoUserNew), demoUserNew))},
+		{name: "web shop: user linked to an existing customer", phase: 1, key: id(demoUserExisting), want: "completed", once: events.EvtCloudSuiteUserRegistered,
+			activations: 1, react: review(demoUserExisting, fmt.Sprintf(`{"registrationId":%q,"tenant":"acme","userKey":%q,"customerKey":%q}`,
+				id(demoUserExisting), demoUserExisting, demoExistingCustomer))},
+		{name: "web shop: review refused", phase: 1, key: id(demoUserRefused), want: "failed:" + events.CodeCancelled, once: events.EvtCloudSuiteUserRegistered,
+			react: review(demoUserRefused, "")},
+		{name: "web shop: activation of an unknown user", phase: 1, subject: subject, key: "demo-cloudsuite-unknown", want: "failed:" + events.CodeVendorRejected,
+			body: `{"registrationId":"demo-cloudsuite-unknown","tenant":"acme","userKey":"00000000-0000-4000-8000-000000000000","customerKey":"C-1001"}`},
+	}
+}
+
 // watcher follows the events and matches them to scenarios.
 type watcher struct {
 	out io.Writer
@@ -593,7 +701,7 @@ func (w *watcher) outcomes() []Outcome {
 	defer w.mu.Unlock()
 	var out []Outcome
 	for k, sc := range w.want {
-		out = append(out, Outcome{Name: sc.name, Key: k, Want: sc.want, Got: w.got[k], Terminals: w.terminals[k], Events: w.events[k]})
+		out = append(out, Outcome{Name: sc.name, Key: k, Want: sc.want, Got: w.got[k], Terminals: w.terminals[k], Events: w.events[k], Once: sc.once})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out
@@ -612,6 +720,7 @@ func printSummary(out io.Writer, r Result) {
 	}
 	_ = tw.Flush()
 	fmt.Fprintf(out, "\ncontacts created at the Resamania simulator: %d (expected %d)\n", r.ContactsCreated, r.WantContactsCreated)
+	fmt.Fprintf(out, "activation e-mails sent by the CloudSuite simulator: %d (expected %d)\n", r.ActivationEmails, r.WantActivationEmails)
 	if r.OK() {
 		fmt.Fprintln(out, "demo: every flow reached its expected terminal state")
 	} else {

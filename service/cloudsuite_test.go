@@ -15,6 +15,7 @@ import (
 	"github.com/registrar-dev/registrar/events"
 	"github.com/registrar-dev/registrar/handlers"
 	"github.com/registrar-dev/registrar/service"
+	"github.com/registrar-dev/registrar/simulators"
 	"github.com/registrar-dev/registrar/store"
 	"github.com/registrar-dev/registrar/vendors/cloudsuite"
 	"github.com/registrar-dev/registrar/vendors/fault"
@@ -308,6 +309,16 @@ func TestCloudSuiteOutageBacksOffAndIsVisibleInMetrics(t *testing.T) {
 	}
 	if v := metricValue(t, e, `registrar_cloudsuite_poll_lease_held{tenant="acme"}`); v != 1 {
 		t.Errorf("lease held = %v", v)
+	}
+	// The revoked token was answered 401 and a new one fetched.
+	var unauthorized int
+	for _, r := range cs.Requests() {
+		if r.Status == http.StatusUnauthorized {
+			unauthorized++
+		}
+	}
+	if n := cs.CountRequests("POST", simulators.CloudSuiteTokenPath); n < 2 || unauthorized == 0 {
+		t.Errorf("token requests = %d, 401 answers = %d: want a 401 after the revocation, then a new token", n, unauthorized)
 	}
 }
 

@@ -14,6 +14,10 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/registrar-dev/registrar/config"
+	"github.com/registrar-dev/registrar/simulators"
+	"github.com/registrar-dev/registrar/vendors/cloudsuite"
+	"github.com/registrar-dev/registrar/vendors/engage"
+	"github.com/registrar-dev/registrar/vendors/marta"
 	"github.com/registrar-dev/registrar/vendors/resamania"
 )
 
@@ -158,8 +162,20 @@ func TestComposeFile(t *testing.T) {
 		if s.Build == nil {
 			t.Error("vendorsim is not built from the Dockerfile")
 		}
-		if want := []string{"vendorsim", "--resamania", "0.0.0.0:8081"}; !slices.Equal(s.Command, want) {
-			t.Errorf("command %q, want %q", s.Command, want)
+		if len(s.Command) == 0 || s.Command[0] != "vendorsim" {
+			t.Fatalf("command %q, want vendorsim", s.Command)
+		}
+		// Every simulator listens on all interfaces of the container, on
+		// a port compose publishes.
+		for _, flag := range []string{"--resamania", "--marta", "--engage", "--cloudsuite"} {
+			host, port, err := net.SplitHostPort(flagValue(s.Command, flag))
+			if err != nil || host != "0.0.0.0" {
+				t.Errorf("command %q: %s must be 0.0.0.0:PORT", s.Command, flag)
+				continue
+			}
+			if !publishes(s, port) {
+				t.Errorf("the %s port %s is not published", flag, port)
+			}
 		}
 	})
 }
@@ -253,8 +269,8 @@ func TestComposeRegistrarConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, simListen, _ := strings.Cut(strings.Join(c.Services["vendorsim"].Command, " "), "--resamania ")
-	_, simPort, _ := net.SplitHostPort(simListen)
+	simCmd := c.Services["vendorsim"].Command
+	_, simPort, _ := net.SplitHostPort(flagValue(simCmd, "--resamania"))
 	if u.Scheme != "http" || u.Hostname() != "vendorsim" || u.Port() != simPort || u.Path != "/resa2-staging" {
 		t.Errorf("resamania baseURL %q, want http://vendorsim:%s/resa2-staging", r.BaseURL, simPort)
 	}
@@ -275,12 +291,29 @@ func TestComposeRegistrarConfig(t *testing.T) {
 		t.Errorf("the resamania account is not the simulator's %s account", account.ClientToken)
 	}
 
+	// The other vendors: the simulators' demo accounts, on their ports.
+	simURL := func(flag, path string) string {
+		_, port, _ := net.SplitHostPort(flagValue(simCmd, flag))
+		return "http://vendorsim:" + port + path
+	}
+	if m := acme.Marta; m == nil || m.BaseURL != simURL("--marta", "") || m.APIKey.Reveal() != marta.DemoAPIKey {
+		t.Errorf("tenant acme's marta account is not the MARTA simulator's: %+v", m)
+	}
+	if e := acme.Engage; e == nil || e.BaseURL != simURL("--engage", "/api/rest/v19") || e.Username != engage.DemoUsername || e.Password.Reveal() != engage.DemoPassword {
+		t.Errorf("tenant acme's engage account is not the Engage simulator's: %+v", e)
+	}
+	if cs := acme.CloudSuite; cs == nil || cs.BaseURL != simURL("--cloudsuite", "") || cs.TokenURL != simURL("--cloudsuite", simulators.CloudSuiteTokenPath) ||
+		cs.ClientID != cloudsuite.DemoClientID || cs.ClientSecret.Reveal() != cloudsuite.DemoClientSecret || cs.Origin != cloudsuite.DemoOrigin {
+		t.Errorf("tenant acme's cloudsuite account is not the CloudSuite simulator's: %+v", cs)
+	}
+
 	// The secrets come from the environment, not from the file.
 	raw, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, secret := range []string{account.ClientSecret, account.APIKey, ":" + pgEnv["POSTGRES_PASSWORD"] + "@"} {
+	for _, secret := range []string{account.ClientSecret, account.APIKey, ":" + pgEnv["POSTGRES_PASSWORD"] + "@",
+		marta.DemoAPIKey, engage.DemoPassword, cloudsuite.DemoClientSecret} {
 		if strings.Contains(string(raw), secret) {
 			t.Errorf("%s holds the secret %q: use ${VAR}", source, secret)
 		}

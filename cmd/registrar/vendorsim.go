@@ -17,11 +17,13 @@ func runVendorSim(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	resa := fs.String("resamania", "127.0.0.1:8081", "Resamania simulator listen address")
 	martaAddr := fs.String("marta", "127.0.0.1:8082", "MARTA simulator listen address")
 	engageAddr := fs.String("engage", "127.0.0.1:8083", "Mapp Engage simulator listen address")
+	cloudsuiteAddr := fs.String("cloudsuite", "127.0.0.1:8084", "CloudSuite simulator listen address (API and token endpoint)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	simCfg := resamania.DefaultSimConfig()
-	sims, err := simulators.Start(simulators.Config{Resamania: &simCfg, ResamaniaListen: *resa, MartaListen: *martaAddr, EngageListen: *engageAddr})
+	sims, err := simulators.Start(simulators.Config{Resamania: &simCfg, ResamaniaListen: *resa, MartaListen: *martaAddr, EngageListen: *engageAddr,
+		CloudSuiteListen: *cloudsuiteAddr})
 	if err != nil {
 		return err
 	}
@@ -41,6 +43,10 @@ func runVendorSim(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	et := sims.EngageTenant()
 	fmt.Fprintf(stdout, "Mapp Engage simulator: %s\n  user %s, password %s\n  operator endpoints: /_sim/faults, /_sim/requests, /_sim/contacts\n",
 		sims.EngageURL, et.Username, et.Password.Reveal())
+	ct := sims.CloudSuiteTenant(0)
+	fmt.Fprintf(stdout, "CloudSuite simulator: %s\n  token URL %s, clientId %s, clientSecret %s, origin %s\n"+
+		"  operator endpoints: /_sim/faults, /_sim/requests, /_sim/origins/%s/users (POST a user to register it), /_sim/origins/%s/customers, /_sim/activations\n",
+		sims.CloudSuiteURL, ct.TokenURL, ct.ClientID, ct.ClientSecret.Reveal(), ct.Origin, ct.Origin, ct.Origin)
 	<-ctx.Done()
 	return nil
 }

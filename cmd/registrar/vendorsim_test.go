@@ -22,17 +22,17 @@ func TestVendorSim(t *testing.T) {
 	}{
 		{name: "loopback", listen: func(p string) string { return "127.0.0.1:" + p },
 			args: func(a string) []string {
-				return []string{"vendorsim", "--marta", "127.0.0.1:0", "--engage", "127.0.0.1:0", "--resamania", a}
+				return []string{"vendorsim", "--marta", "127.0.0.1:0", "--engage", "127.0.0.1:0", "--cloudsuite", "127.0.0.1:0", "--resamania", a}
 			}},
 		// compose.yaml's form: every interface, so that other containers
 		// reach it.
 		{name: "all interfaces", listen: func(p string) string { return "0.0.0.0:" + p },
 			args: func(a string) []string {
-				return []string{"vendorsim", "--marta", "127.0.0.1:0", "--engage", "127.0.0.1:0", "--resamania", a}
+				return []string{"vendorsim", "--marta", "127.0.0.1:0", "--engage", "127.0.0.1:0", "--cloudsuite", "127.0.0.1:0", "--resamania", a}
 			}},
 		{name: "flag=value", listen: func(p string) string { return "127.0.0.1:" + p },
 			args: func(a string) []string {
-				return []string{"vendorsim", "--marta=127.0.0.1:0", "--engage=127.0.0.1:0", "--resamania=" + a}
+				return []string{"vendorsim", "--marta=127.0.0.1:0", "--engage=127.0.0.1:0", "--cloudsuite=127.0.0.1:0", "--resamania=" + a}
 			}},
 	}
 	urlLine := regexp.MustCompile(`(?m)^Resamania simulator: (http://\S+)$`)
@@ -108,8 +108,55 @@ func TestVendorSimAddressInUse(t *testing.T) {
 	}
 	defer ln.Close()
 	var stdout, stderr syncBuffer
-	code := runContext(t.Context(), []string{"vendorsim", "--marta", "127.0.0.1:0", "--engage", "127.0.0.1:0", "--resamania", ln.Addr().String()}, strings.NewReader(""), &stdout, &stderr)
+	code := runContext(t.Context(), []string{"vendorsim", "--marta", "127.0.0.1:0", "--engage", "127.0.0.1:0", "--cloudsuite", "127.0.0.1:0", "--resamania", ln.Addr().String()}, strings.NewReader(""), &stdout, &stderr)
 	if code != 1 || !strings.Contains(stderr.String(), "address already in use") {
 		t.Errorf("exit %d, stderr %q", code, &stderr)
+	}
+}
+
+// TestVendorSimCloudSuite gets a token from the CloudSuite simulator
+// vendorsim runs, with the credentials it prints, and lists the users of
+// its origin.
+func TestVendorSimCloudSuite(t *testing.T) {
+	addr := freeAddr(t)
+	sim := start(t, "vendorsim", "--resamania", "127.0.0.1:0", "--marta", "127.0.0.1:0", "--engage", "127.0.0.1:0", "--cloudsuite", addr)
+	line := regexp.MustCompile(`(?m)^  token URL (\S+), clientId (\S+), clientSecret (\S+), origin (\S+)$`)
+	var m []string
+	sim.waitUntil(t, "the CloudSuite simulator's credentials", 10*time.Second, func() bool {
+		m = line.FindStringSubmatch(sim.stdout.String())
+		return m != nil
+	})
+	if !strings.Contains(sim.stdout.String(), "CloudSuite simulator: http://"+addr) {
+		t.Errorf("stdout:\n%s", sim.stdout.String())
+	}
+	resp, err := http.PostForm(m[1], neturl.Values{"grant_type": {"client_credentials"}, "client_id": {m[2]}, "client_secret": {m[3]}, "scope": {"openid"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tok struct {
+		AccessToken string `json:"access_token"`
+	}
+	err = json.NewDecoder(resp.Body).Decode(&tok)
+	resp.Body.Close()
+	if err != nil || resp.StatusCode != http.StatusOK || tok.AccessToken == "" {
+		t.Fatalf("token: %d %v", resp.StatusCode, err)
+	}
+	req, _ := http.NewRequest("GET", "http://"+addr+"/api/origin/"+m[4]+"/user/?registration=new&inactive=true", nil)
+	req.Header.Set("Authorization", "Bearer "+tok.AccessToken)
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var page struct {
+		Count   *int `json:"count"`
+		Results []any
+	}
+	err = json.NewDecoder(resp.Body).Decode(&page)
+	resp.Body.Close()
+	if err != nil || resp.StatusCode != http.StatusOK || page.Count == nil {
+		t.Errorf("user list: %d %v", resp.StatusCode, err)
+	}
+	if code := sim.stop(t); code != 0 {
+		t.Errorf("vendorsim exited with %d", code)
 	}
 }

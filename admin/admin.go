@@ -36,8 +36,12 @@ type Config struct {
 	Listen   string // host:port; default 127.0.0.1:9090
 	Gatherer prometheus.Gatherer
 	Checks   []Check
-	Flows    FlowReader
-	Logger   *slog.Logger
+	// Details are shown by /readyz under "details" without deciding
+	// readiness (the vendors' circuit breakers: a vendor being down does
+	// not make registrar unready, the other vendors keep flowing).
+	Details map[string]func() any
+	Flows   FlowReader
+	Logger  *slog.Logger
 }
 
 // Server is the admin HTTP server.
@@ -119,7 +123,15 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	if status != http.StatusOK {
 		state = "not ready"
 	}
-	writeJSON(w, status, map[string]any{"status": state, "checks": detail})
+	body := map[string]any{"status": state, "checks": detail}
+	if len(s.cfg.Details) > 0 {
+		details := make(map[string]any, len(s.cfg.Details))
+		for name, f := range s.cfg.Details {
+			details[name] = f()
+		}
+		body["details"] = details
+	}
+	writeJSON(w, status, body)
 }
 
 func (s *Server) registration(w http.ResponseWriter, r *http.Request) {

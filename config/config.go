@@ -169,6 +169,20 @@ type Processing struct {
 	VendorTimeout time.Duration `yaml:"vendorTimeout"`
 	// OTP bounds the one-time codes flows wait for.
 	OTP OTP `yaml:"otp"`
+	// Breaker is the circuit breaker of every (tenant, vendor).
+	Breaker Breaker `yaml:"breaker"`
+}
+
+// Breaker configures the circuit breakers: after Threshold consecutive
+// transient failures of a vendor for a tenant, calls to it stop for
+// OpenFor (doubling after each failed probe, up to MaxOpenFor) and the
+// messages that need it are parked — redelivered later — for up to MaxPark
+// from their publication before they become dead letters.
+type Breaker struct {
+	Threshold  int           `yaml:"threshold"`  // default 5; negative: no breaker
+	OpenFor    time.Duration `yaml:"openFor"`    // default 2s
+	MaxOpenFor time.Duration `yaml:"maxOpenFor"` // default 30s
+	MaxPark    time.Duration `yaml:"maxPark"`    // default 15m
 }
 
 // OTP bounds the one-time codes flows wait for.
@@ -239,6 +253,9 @@ type RateLimit struct {
 type Marta struct {
 	BaseURL string        `yaml:"baseURL"` // e.g. https://martaapidemo.keyx.it
 	APIKey  secret.String `yaml:"apiKey"`  // the x-api-key header
+	// RateLimit throttles the calls of this tenant (no documented quota:
+	// off unless set).
+	RateLimit RateLimit `yaml:"rateLimit"`
 }
 
 // Engage is a Mapp Engage API system user. Every field is required.
@@ -246,6 +263,8 @@ type Engage struct {
 	BaseURL  string        `yaml:"baseURL"` // e.g. https://engage.example.com/api/rest/v19
 	Username string        `yaml:"username"`
 	Password secret.String `yaml:"password"`
+	// RateLimit throttles the calls of this tenant (off unless set).
+	RateLimit RateLimit `yaml:"rateLimit"`
 }
 
 // CloudSuite is a CloudSuite API client for one origin.
@@ -258,6 +277,8 @@ type CloudSuite struct {
 	// PollInterval is how often the origin is polled for new inactive
 	// users, at least 1s; zero or absent: 30s.
 	PollInterval time.Duration `yaml:"pollInterval"`
+	// RateLimit throttles the calls of this tenant (off unless set).
+	RateLimit RateLimit `yaml:"rateLimit"`
 }
 
 // Defaults that other values derive from.
@@ -290,6 +311,7 @@ func defaults() *Config {
 			},
 			VendorTimeout: 10 * time.Second,
 			OTP:           OTP{TTL: 10 * time.Minute, Attempts: 3, MaxResends: 3, ResendInterval: 30 * time.Second},
+			Breaker:       Breaker{Threshold: 5, OpenFor: 2 * time.Second, MaxOpenFor: 30 * time.Second, MaxPark: 15 * time.Minute},
 		},
 		Log: Log{Level: "info", Format: "json"},
 	}

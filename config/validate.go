@@ -56,6 +56,11 @@ func (c *Config) Validate() error {
 	v.positive("processing.retry.initialInterval", p.Retry.InitialInterval)
 	v.positive("processing.retry.maxElapsedTime", p.Retry.MaxElapsedTime)
 	v.positive("processing.vendorTimeout", p.VendorTimeout)
+	v.positive("processing.breaker.openFor", p.Breaker.OpenFor)
+	v.positive("processing.breaker.maxPark", p.Breaker.MaxPark)
+	if p.Breaker.MaxOpenFor < p.Breaker.OpenFor {
+		v.fail("processing.breaker.maxOpenFor", "must be at least processing.breaker.openFor (%s)", p.Breaker.OpenFor)
+	}
 	v.positive("processing.otp.ttl", p.OTP.TTL)
 	v.positive("processing.otp.resendInterval", p.OTP.ResendInterval)
 	if p.OTP.Attempts < 1 {

@@ -48,10 +48,11 @@ func (in *Intake) Handle(msg *message.Message) (err error) {
 		// them when they are invalid.
 		return nil
 	}
+	in.rt.countReplay(msg, IntakeName)
 	cmd, err := events.DecodeCommand(subject, msg.Payload, in.tenants)
 	var invalid *events.InvalidCommandError
 	if errors.As(err, &invalid) {
-		return in.rt.reject(ctx, msg, invalid)
+		return in.rt.reject(ctx, msg, IntakeName, invalid, true)
 	}
 	if err != nil {
 		return in.rt.deadLetter(ctx, msg, deadLetter{handler: IntakeName, code: DLQInternal, reason: err.Error()})
@@ -59,8 +60,8 @@ func (in *Intake) Handle(msg *message.Message) (err error) {
 
 	step, ok := in.starts[cmd.CommandType()]
 	if !ok {
-		return in.rt.reject(ctx, msg, &events.InvalidCommandError{CommandType: cmd.CommandType(), RegistrationID: cmd.RegistrationID(),
-			Errors: []events.FieldError{{Field: "subject", Message: "the " + cmd.CommandType() + " flow is not available in this version of registrar"}}})
+		return in.rt.reject(ctx, msg, IntakeName, &events.InvalidCommandError{CommandType: cmd.CommandType(), RegistrationID: cmd.RegistrationID(),
+			Errors: []events.FieldError{{Field: "subject", Message: "the " + cmd.CommandType() + " flow is not available in this version of registrar"}}}, true)
 	}
 	return in.start(ctx, msg, cmd, step, cmdType)
 }
@@ -73,8 +74,8 @@ func (in *Intake) start(ctx context.Context, msg *message.Message, cmd events.Co
 		if signup.Password.Reveal() == secret.Marker {
 			// A dead letter's body carries the marker, never the password:
 			// a replayed sign-up command cannot start a flow with it.
-			return rt.reject(ctx, msg, &events.InvalidCommandError{CommandType: cmd.CommandType(), RegistrationID: id,
-				Errors: []events.FieldError{{Field: "password", Message: "is the redaction marker of a dead letter: publish the command again with the password"}}})
+			return rt.reject(ctx, msg, IntakeName, &events.InvalidCommandError{CommandType: cmd.CommandType(), RegistrationID: id,
+				Errors: []events.FieldError{{Field: "password", Message: "is the redaction marker of a dead letter: publish the command again with the password"}}}, true)
 		}
 		// The password is needed after the code: kept sealed, never in
 		// the stored command.
@@ -153,8 +154,8 @@ func (in *Intake) start(ctx context.Context, msg *message.Message, cmd events.Co
 	if errors.As(err, &refused) {
 		// Rolled back: the ledger keeps no claim, so a corrected command
 		// with the same registrationId is not taken for a duplicate.
-		return rt.reject(ctx, msg, &events.InvalidCommandError{CommandType: cmd.CommandType(), RegistrationID: id,
-			Errors: []events.FieldError{refused.why}})
+		return rt.reject(ctx, msg, IntakeName, &events.InvalidCommandError{CommandType: cmd.CommandType(), RegistrationID: id,
+			Errors: []events.FieldError{refused.why}}, true)
 	}
 	if err != nil {
 		return fmt.Errorf("start flow: %w", err)
@@ -182,25 +183,43 @@ func IsSteering(cmdType string) bool {
 
 // reject emits a rejected event for an invalid command. It is acknowledged
 // and never retried.
-func (rt *Runtime) reject(ctx context.Context, msg *message.Message, invalid *events.InvalidCommandError) error {
-	m, err := rejectedMessage(msg, invalid, rt.now())
+func (rt *Runtime) reject(ctx context.Context, msg *message.Message, handler string, invalid *events.InvalidCommandError, keep bool) error {
+	now := rt.now()
+	m, err := rejectedMessage(msg, invalid, now)
 	if err != nil {
 		return err
 	}
-	if err := rt.Store.Update(ctx, func(ctx context.Context, tx store.Tx) error { return tx.Enqueue(ctx, m) }); err != nil {
-		return fmt.Errorf("reject command: %w", err)
-	}
-	rt.notify()
 	cmdType := invalid.CommandType
 	if cmdType == "" {
 		cmdType = "unknown"
 	}
-	rt.Metrics.command(cmdType, "rejected")
 	fields := make([]string, len(invalid.Errors))
+	reasons := make([]string, len(invalid.Errors))
 	for i, e := range invalid.Errors {
 		fields[i] = e.Field
+		reasons[i] = e.Field + ": " + e.Message
 	}
-	rt.log().Info("command rejected", "registrationId", invalid.RegistrationID, "command", cmdType, "fields", fields)
+	msgs := []outbox.Message{m}
+	if keep {
+		// The command is kept as a dead letter, so that an operator can
+		// fix it (registrar dlq edit) and replay it: nothing is lost.
+		msgs = append(msgs, deadLetterMessage(msg, deadLetter{handler: handler, code: DLQRejected, flow: cmdType,
+			registrationID: invalid.RegistrationID, reason: "rejected: " + strings.Join(reasons, "; ")}, now))
+	}
+	err = rt.Store.Update(ctx, func(ctx context.Context, tx store.Tx) error { return tx.Enqueue(ctx, msgs...) })
+	if errors.Is(err, store.ErrExists) {
+		// A redelivery of a command whose rejection is already written.
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("reject command: %w", err)
+	}
+	rt.notify()
+	rt.Metrics.command(cmdType, "rejected")
+	if keep {
+		rt.Metrics.deadLettered(cmdType, handler, DLQRejected)
+	}
+	rt.log().Info("command rejected", "registrationId", invalid.RegistrationID, "command", cmdType, "fields", fields, "keptAsDeadLetter", keep)
 	return nil
 }
 

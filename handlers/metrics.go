@@ -16,6 +16,8 @@ type Metrics struct {
 	retries     *prometheus.CounterVec
 	stales      *prometheus.CounterVec
 	deadLetters *prometheus.CounterVec
+	parks       *prometheus.CounterVec
+	replays     *prometheus.CounterVec
 }
 
 // NewMetrics creates the metrics and registers them with reg.
@@ -43,10 +45,18 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		}, []string{"step"}),
 		deadLetters: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "registrar", Name: "dead_letters_total",
-			Help: "Messages dead-lettered, by handler and dead-letter code.",
-		}, []string{"handler", "code"}),
+			Help: "Messages dead-lettered, by flow, handler and dead-letter code.",
+		}, []string{"flow", "handler", "code"}),
+		parks: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "registrar", Name: "messages_parked_total",
+			Help: "Messages parked (redelivered later, no retry budget spent) because their vendor's circuit was open, by vendor.",
+		}, []string{"vendor"}),
+		replays: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "registrar", Name: "replayed_messages_total",
+			Help: "Replayed or edited dead letters received, by handler and kind (replay, edit).",
+		}, []string{"handler", "kind"}),
 	}
-	for _, c := range []prometheus.Collector{m.commands, m.started, m.endedFlows, m.retries, m.stales, m.deadLetters} {
+	for _, c := range []prometheus.Collector{m.commands, m.started, m.endedFlows, m.retries, m.stales, m.deadLetters, m.parks, m.replays} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("register handler metrics: %w", err)
 		}
@@ -84,8 +94,20 @@ func (m *Metrics) stale(step string) {
 	}
 }
 
-func (m *Metrics) deadLettered(handler, code string) {
+func (m *Metrics) deadLettered(flow, handler, code string) {
 	if m != nil {
-		m.deadLetters.WithLabelValues(handler, code).Inc()
+		m.deadLetters.WithLabelValues(flow, handler, code).Inc()
+	}
+}
+
+func (m *Metrics) parked(vendor string) {
+	if m != nil {
+		m.parks.WithLabelValues(vendor).Inc()
+	}
+}
+
+func (m *Metrics) replayed(handler, kind string) {
+	if m != nil {
+		m.replays.WithLabelValues(handler, kind).Inc()
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/registrar-dev/registrar/store"
 	"github.com/registrar-dev/registrar/transport"
 	"github.com/registrar-dev/registrar/vendors"
+	"github.com/registrar-dev/registrar/vendors/guard"
 )
 
 // OTPName is the OTP handler's name and durable consumer. It consumes the
@@ -96,13 +97,14 @@ func (o *OTP) Config() OTPConfig { return o.cfg }
 // Handle is the Watermill handler of the steering commands.
 func (o *OTP) Handle(msg *message.Message) (err error) {
 	defer o.rt.recoverPanic(msg, OTPName, &err)
+	o.rt.countReplay(msg, OTPName)
 	ctx := msg.Context()
 	rt := o.rt
 	subject := msg.Metadata.Get(transport.MetaSubject)
 	cmd, err := events.DecodeCommand(subject, msg.Payload, o.tenants)
 	var invalid *events.InvalidCommandError
 	if errors.As(err, &invalid) {
-		return rt.reject(ctx, msg, invalid)
+		return rt.reject(ctx, msg, OTPName, invalid, true)
 	}
 	if err != nil {
 		return rt.deadLetter(ctx, msg, deadLetter{handler: OTPName, code: DLQInternal, reason: err.Error()})
@@ -119,8 +121,8 @@ func (o *OTP) Handle(msg *message.Message) (err error) {
 		return nil
 	}
 	rejectWhy := func(why string) error {
-		return rt.reject(ctx, msg, &events.InvalidCommandError{CommandType: cmd.CommandType(), RegistrationID: id,
-			Errors: []events.FieldError{{Field: "registrationId", Message: why}}})
+		return rt.reject(ctx, msg, OTPName, &events.InvalidCommandError{CommandType: cmd.CommandType(), RegistrationID: id,
+			Errors: []events.FieldError{{Field: "registrationId", Message: why}}}, false)
 	}
 
 	f, err := rt.Store.Flow(ctx, id)
@@ -215,6 +217,13 @@ func (o *OTP) Handle(msg *message.Message) (err error) {
 		}
 	case ctx.Err() != nil:
 		return ctx.Err()
+	case errors.Is(runErr, guard.ErrOpen):
+		if rt.park(msg, runErr, log) {
+			return nil // the command comes back when the vendor may be up
+		}
+		return rt.deadLetter(ctx, msg, deadLetter{handler: OTPName, code: DLQVendorUnavailable, attempts: attempts,
+			reason:         fmt.Sprintf("parked for more than %s while the vendor's circuit stayed open: %v", rt.maxPark(), runErr),
+			registrationID: id, flow: f.Flow, tenant: f.Tenant})
 	case errors.Is(runErr, ErrBudgetExhausted):
 		// The flow keeps waiting; replaying the dead letter submits again.
 		return rt.deadLetter(ctx, msg, deadLetter{handler: OTPName, code: DLQVendorUnavailable, reason: runErr.Error(), attempts: attempts,

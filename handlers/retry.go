@@ -9,6 +9,7 @@ import (
 	"github.com/cenkalti/backoff/v4"
 
 	"github.com/registrar-dev/registrar/vendors"
+	"github.com/registrar-dev/registrar/vendors/guard"
 )
 
 // RetryPolicy is the budget a step gets for transient vendor failures before
@@ -85,7 +86,8 @@ func (p RetryPolicy) Do(ctx context.Context, op func(ctx context.Context) error,
 		if err == nil {
 			return a, nil
 		}
-		if !vendors.IsRetryable(err) {
+		if errors.Is(err, guard.ErrOpen) || !vendors.IsRetryable(err) {
+			// An open circuit is not retried here: the message is parked.
 			return a, err
 		}
 		now := time.Now()

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"runtime/debug"
 	"strconv"
 	"strings"
@@ -20,6 +21,7 @@ import (
 	"github.com/registrar-dev/registrar/store"
 	"github.com/registrar-dev/registrar/transport"
 	"github.com/registrar-dev/registrar/vendors"
+	"github.com/registrar-dev/registrar/vendors/guard"
 	"github.com/registrar-dev/registrar/vendors/resamania"
 )
 
@@ -42,7 +44,21 @@ const (
 	// HeaderCommandMsgID is set on rejected events: the Nats-Msg-Id of the
 	// rejected command.
 	HeaderCommandMsgID = "Registrar-Command-Msg-Id"
+	// HeaderReplayOf and HeaderEditedFrom mark a dead letter replayed, as
+	// is or edited, by `registrar dlq` ("<stream>:<seq>").
+	HeaderReplayOf   = "Registrar-Replay-Of"
+	HeaderEditedFrom = "Registrar-Edited-From"
 )
+
+// countReplay counts a message replayed from the dead letters.
+func (rt *Runtime) countReplay(msg *message.Message, handler string) {
+	switch {
+	case msg.Metadata.Get(HeaderEditedFrom) != "":
+		rt.Metrics.replayed(handler, "edit")
+	case msg.Metadata.Get(HeaderReplayOf) != "":
+		rt.Metrics.replayed(handler, "replay")
+	}
+}
 
 // Dead-letter error codes (HeaderErrorCode).
 const (
@@ -50,6 +66,7 @@ const (
 	DLQPoison            = "poison"             // a message the handler cannot read
 	DLQPanic             = "panic"              // the handler panicked: a bug
 	DLQInternal          = "internal"           // an unexpected error: a bug or a misconfiguration
+	DLQRejected          = "rejected"           // an invalid command, kept to be fixed and replayed (a rejected event went out)
 )
 
 // idNamespace derives deterministic event and message ids, so a step that
@@ -73,6 +90,39 @@ type Runtime struct {
 	// Box seals the secrets a flow keeps (a MARTA password); required by
 	// flows whose commands carry one.
 	Box *secret.Box
+	// MaxPark bounds how long a message is parked while its vendor's
+	// circuit is open, from its publication; past it, it becomes a dead
+	// letter. Default 15 minutes.
+	MaxPark time.Duration
+}
+
+func (rt *Runtime) maxPark() time.Duration {
+	if rt.MaxPark <= 0 {
+		return 15 * time.Minute
+	}
+	return rt.MaxPark
+}
+
+// park handles a call refused by an open circuit: the message comes back
+// when the breaker lets a probe through (with jitter, so that parked
+// messages do not all return at once), or, parked past MaxPark, becomes a
+// dead letter. It reports whether it parked.
+func (rt *Runtime) park(msg *message.Message, err error, log *slog.Logger) bool {
+	maxPark := rt.maxPark()
+	now := rt.now()
+	if published, perr := time.Parse(time.RFC3339Nano, msg.Metadata.Get(transport.MetaPublishedAt)); perr == nil && now.Sub(published) > maxPark {
+		return false
+	}
+	retryAt, _ := guard.RetryAtOf(err)
+	delay := max(retryAt.Sub(now), 100*time.Millisecond)
+	delay += time.Duration(rand.Int64N(int64(delay/2) + 1))
+	msg.Metadata.Set(transport.MetaPark, delay.String())
+	var oe *guard.OpenError
+	if errors.As(err, &oe) {
+		rt.Metrics.parked(oe.Vendor)
+	}
+	log.Debug("vendor circuit open: message parked", "delay", delay.Round(time.Millisecond), "err", err)
+	return true
 }
 
 func (rt *Runtime) now() time.Time {
@@ -188,6 +238,7 @@ func (rt *Runtime) StepHandler(s Step) message.NoPublishHandlerFunc {
 	return func(msg *message.Message) (err error) {
 		handler := ConsumerName(s.Name)
 		defer rt.recoverPanic(msg, handler, &err)
+		rt.countReplay(msg, handler)
 		return rt.handleStep(msg, s, handler)
 	}
 }
@@ -244,6 +295,15 @@ func (rt *Runtime) handleStep(msg *message.Message, s Step, handler string) erro
 		rec.Outcome = tr.Outcome
 	case ctx.Err() != nil:
 		return ctx.Err() // shutting down: redelivered later
+	case errors.Is(runErr, guard.ErrOpen):
+		if rt.park(msg, runErr, log) {
+			return nil
+		}
+		rec.Outcome, rec.Error = "dead_lettered", runErr.Error()
+		log.Error("vendor circuit open past the parking limit; dead-lettering the step", "err", runErr)
+		return rt.deadLetter(ctx, msg, deadLetter{handler: handler, code: DLQVendorUnavailable,
+			reason: fmt.Sprintf("parked for more than %s while the vendor's circuit stayed open: %v", rt.maxPark(), runErr), attempts: attempts,
+			registrationID: f.RegistrationID, flow: f.Flow, tenant: f.Tenant, suspend: &f, record: &rec})
 	case errors.Is(runErr, ErrBudgetExhausted):
 		rec.Outcome, rec.Error = "dead_lettered", runErr.Error()
 		log.Error("retry budget exhausted; dead-lettering the step", "err", runErr, "attempts", attempts.Count)
@@ -473,11 +533,8 @@ type deadLetter struct {
 	record  *StepRecord
 }
 
-// deadLetter writes msg to the dead-letter stream through the outbox (and
-// suspends the flow, if given) in one transaction. The message is then
-// acknowledged: it is never dropped without a dead letter.
-func (rt *Runtime) deadLetter(ctx context.Context, msg *message.Message, dl deadLetter) error {
-	now := rt.now()
+// deadLetterMessage is the outbox message that dead-letters msg.
+func deadLetterMessage(msg *message.Message, dl deadLetter, now time.Time) outbox.Message {
 	if dl.attempts.Count == 0 {
 		dl.attempts = Attempts{Count: 1, FirstFailure: now, LastFailure: now}
 	}
@@ -521,6 +578,15 @@ func (rt *Runtime) deadLetter(ctx context.Context, msg *message.Message, dl dead
 		// marker: a dead letter never carries them.
 		Payload: events.Redact(subject, msg.Payload),
 	}
+	return out
+}
+
+// deadLetter writes msg to the dead-letter stream through the outbox (and
+// suspends the flow, if given) in one transaction. The message is then
+// acknowledged: it is never dropped without a dead letter.
+func (rt *Runtime) deadLetter(ctx context.Context, msg *message.Message, dl deadLetter) error {
+	now := rt.now()
+	out := deadLetterMessage(msg, dl, now)
 
 	err := rt.Store.Update(ctx, func(ctx context.Context, tx store.Tx) error {
 		if dl.suspend != nil {
@@ -553,7 +619,7 @@ func (rt *Runtime) deadLetter(ctx context.Context, msg *message.Message, dl dead
 		return fmt.Errorf("write dead letter: %w", err)
 	}
 	rt.notify()
-	rt.Metrics.deadLettered(dl.handler, dl.code)
+	rt.Metrics.deadLettered(orUnknown(dl.flow), dl.handler, dl.code)
 	rt.log().Warn("message dead-lettered", "handler", dl.handler, "code", dl.code, "registrationId", dl.registrationID,
 		"flow", dl.flow, "attempts", dl.attempts.Count, "reason", truncate(dl.reason, 512))
 	return nil
@@ -576,4 +642,11 @@ func truncate(s string, n int) string {
 		return s
 	}
 	return s[:n] + "…"
+}
+
+func orUnknown(s string) string {
+	if s == "" {
+		return "unknown"
+	}
+	return s
 }

@@ -184,9 +184,19 @@ func TestInvalidCommandsAreRejectedAndServiceGoesOn(t *testing.T) {
 	if got := types(e.terminal("reg-after")); got[len(got)-1] != "completed" {
 		t.Errorf("valid command after the invalid ones: %v", got)
 	}
-	// Rejections are final: nothing is redelivered or dead-lettered.
-	if n := len(e.dlq.all()); n != 0 {
-		t.Errorf("dead letters = %d, want 0", n)
+	// Rejections are final (never redelivered), and each rejected command
+	// is kept as a dead letter of code "rejected", to be fixed and
+	// replayed.
+	dls := e.dlq.waitFor(t, "the rejected commands kept", 10*time.Second, func(ms []received) bool { return len(ms) >= len(tests) })
+	time.Sleep(200 * time.Millisecond)
+	if n := len(e.dlq.all()); n != len(tests) {
+		t.Errorf("dead letters = %d, want %d", n, len(tests))
+	}
+	for _, dl := range dls {
+		if dl.Header.Get(handlers.HeaderErrorCode) != handlers.DLQRejected || dl.Header.Get(handlers.HeaderHandler) != handlers.IntakeName ||
+			!strings.HasPrefix(dl.Header.Get(handlers.HeaderReason), "rejected: ") || dl.Header.Get(handlers.HeaderOriginalSubject) != registerSubject {
+			t.Errorf("dead letter of a rejected command: %v", dl.Header)
+		}
 	}
 }
 

@@ -92,6 +92,9 @@ func withRetryBudget(d time.Duration) envOption {
 		c.Processing.Retry.InitialInterval = 10 * time.Millisecond
 		c.Processing.Retry.MaxInterval = 50 * time.Millisecond
 		c.Processing.Retry.MaxElapsedTime = d
+		// Work parked behind an open circuit is dead-lettered as soon as
+		// it comes back.
+		c.Processing.Breaker.MaxPark = d
 	}
 }
 

@@ -4,11 +4,13 @@ import (
 	"bytes"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/registrar-dev/registrar/handlers"
 	"github.com/registrar-dev/registrar/vendors/marta"
 )
 
@@ -81,7 +83,9 @@ func TestSecretsStayOutOfLogsEventsMetricsAndDeadLetters(t *testing.T) {
 	e.terminal("reg-s6")
 	e.sims.Resamania.Faults().FailNext(1_000_000, 429)
 	publish(t, e.js, registerSubject, "", e.register("reg-s5", "acme", "s5@example.com", ""))
-	e.dlq.waitFor(t, "a dead letter", 20*time.Second, func(ms []received) bool { return len(ms) > 0 })
+	e.dlq.waitFor(t, "the dead letter of reg-s5", 20*time.Second, func(ms []received) bool {
+		return slices.ContainsFunc(ms, func(r received) bool { return r.Header.Get(handlers.HeaderRegistrationID) == "reg-s5" })
+	})
 	e.sims.Resamania.Faults().FailNext(0, 0)
 
 	var corpus strings.Builder

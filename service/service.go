@@ -41,6 +41,7 @@ import (
 	"github.com/registrar-dev/registrar/transport"
 	"github.com/registrar-dev/registrar/vendors/cloudsuite"
 	"github.com/registrar-dev/registrar/vendors/engage"
+	"github.com/registrar-dev/registrar/vendors/guard"
 	"github.com/registrar-dev/registrar/vendors/marta"
 	"github.com/registrar-dev/registrar/vendors/resamania"
 )
@@ -80,6 +81,7 @@ type Service struct {
 	forwarder *outbox.Forwarder
 	deadlines *handlers.Deadlines
 	pollers   []*handlers.CloudSuitePoller
+	guards    []*guard.Guard
 	admin     *admin.Server
 	topology  transport.Topology
 	consumers []transport.ConsumerSpec
@@ -167,6 +169,19 @@ func New(ctx context.Context, opts Options) (_ *Service, err error) {
 	if httpClient == nil {
 		httpClient = &http.Client{Timeout: cfg.Processing.VendorTimeout, Transport: vendorTransport()}
 	}
+	// A circuit breaker (and, where configured, a throttle) per (tenant,
+	// vendor), shared by every handler of the process.
+	gm, err := guard.NewMetrics(s.registry)
+	if err != nil {
+		return nil, err
+	}
+	bc := cfg.Processing.Breaker
+	guarded := func(tenant, vendor string, rl config.RateLimit) *http.Client {
+		g := guard.New(guard.Config{Tenant: tenant, Vendor: vendor, Threshold: bc.Threshold, OpenFor: bc.OpenFor, MaxOpenFor: bc.MaxOpenFor,
+			PerSecond: float64(max(rl.PerMinute, 0)) / 60, Burst: max(rl.SpikeArrest, 1), Metrics: gm})
+		s.guards = append(s.guards, g)
+		return g.Client(httpClient)
+	}
 	resamaniaClients := make(map[string]*resamania.Client)
 	// One rate limiter per API key, shared by the tenants that use it.
 	limiters := make(map[string]*resamania.RateLimiter)
@@ -182,7 +197,7 @@ func New(ctx context.Context, opts Options) (_ *Service, err error) {
 		c, err := resamania.NewClient(resamania.Config{
 			BaseURL: t.Resamania.BaseURL, ClientToken: t.Resamania.ClientToken, ClientID: t.Resamania.ClientID,
 			ClientSecret: t.Resamania.ClientSecret, APIKey: t.Resamania.APIKey,
-		}, resamania.WithHTTPClient(httpClient), resamania.WithRateLimiter(lim))
+		}, resamania.WithHTTPClient(guarded(name, events.VendorResamania, config.RateLimit{})), resamania.WithRateLimiter(lim))
 		if err != nil {
 			return nil, fmt.Errorf("tenants.%s.resamania: %w", name, err)
 		}
@@ -210,7 +225,8 @@ func New(ctx context.Context, opts Options) (_ *Service, err error) {
 		if t.Marta == nil {
 			continue
 		}
-		c, err := marta.NewClient(marta.Config{BaseURL: t.Marta.BaseURL, APIKey: t.Marta.APIKey}, marta.WithHTTPClient(httpClient))
+		c, err := marta.NewClient(marta.Config{BaseURL: t.Marta.BaseURL, APIKey: t.Marta.APIKey},
+			marta.WithHTTPClient(guarded(name, events.VendorMarta, t.Marta.RateLimit)))
 		if err != nil {
 			return nil, fmt.Errorf("tenants.%s.marta: %w", name, err)
 		}
@@ -230,7 +246,7 @@ func New(ctx context.Context, opts Options) (_ *Service, err error) {
 			continue
 		}
 		c, err := engage.NewClient(engage.Config{BaseURL: t.Engage.BaseURL, Username: t.Engage.Username, Password: t.Engage.Password},
-			engage.WithHTTPClient(httpClient))
+			engage.WithHTTPClient(guarded(name, events.VendorEngage, t.Engage.RateLimit)))
 		if err != nil {
 			return nil, fmt.Errorf("tenants.%s.engage: %w", name, err)
 		}
@@ -251,7 +267,7 @@ func New(ctx context.Context, opts Options) (_ *Service, err error) {
 		}
 		cs := t.CloudSuite
 		c, err := cloudsuite.NewClient(cloudsuite.Config{BaseURL: cs.BaseURL, TokenURL: cs.TokenURL, ClientID: cs.ClientID,
-			ClientSecret: cs.ClientSecret, Origin: cs.Origin}, cloudsuite.WithHTTPClient(httpClient))
+			ClientSecret: cs.ClientSecret, Origin: cs.Origin}, cloudsuite.WithHTTPClient(guarded(name, events.VendorCloudSuite, cs.RateLimit)))
 		if err != nil {
 			return nil, fmt.Errorf("tenants.%s.cloudsuite: %w", name, err)
 		}
@@ -305,6 +321,7 @@ func New(ctx context.Context, opts Options) (_ *Service, err error) {
 		Logger:  s.log.With("component", "handlers"),
 		Metrics: hm,
 		Box:     box,
+		MaxPark: p.Breaker.MaxPark,
 	}
 	otpCfg := handlers.OTPConfig{TTL: p.OTP.TTL, Attempts: p.OTP.Attempts, MaxResends: p.OTP.MaxResends, ResendInterval: p.OTP.ResendInterval}
 	transfer := handlers.NewResamaniaTransfer(resamaniaTransferFor, otpCfg)
@@ -396,6 +413,7 @@ func New(ctx context.Context, opts Options) (_ *Service, err error) {
 			{Name: "store", Check: s.store.Ping},
 			{Name: "consumers", Check: s.checkConsumers},
 		},
+		Details: map[string]func() any{"circuits": s.circuits},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("admin listener %s: %w", cfg.Admin.Listen, err)
@@ -485,6 +503,21 @@ func (s *Service) checkNATS(context.Context) error {
 		return fmt.Errorf("connection %s", st)
 	}
 	return nil
+}
+
+// circuits describes the vendors' circuit breakers for /readyz:
+// "<tenant>/<vendor>": "closed", "half-open" or "open until <time>".
+func (s *Service) circuits() any {
+	out := make(map[string]string, len(s.guards))
+	for _, g := range s.guards {
+		st, until := g.State()
+		v := st.String()
+		if st == guard.Open {
+			v += " until " + until.UTC().Format(time.RFC3339)
+		}
+		out[g.Tenant()+"/"+g.Vendor()] = v
+	}
+	return out
 }
 
 func (s *Service) checkConsumers(ctx context.Context) error {

@@ -24,6 +24,12 @@ const (
 	// MetaNakDelay may be set by a handler before it returns an error: the
 	// redelivery delay (a Go duration) instead of the subscriber's default.
 	MetaNakDelay = "registrar.nak_delay"
+	// MetaPark may be set by a handler that acknowledges a message it
+	// could not act on yet (a vendor's circuit is open): the subscriber
+	// then redelivers it after this delay (a Go duration) instead of
+	// acknowledging it. Parking is not a failure: nothing is logged as an
+	// error.
+	MetaPark = "registrar.park"
 )
 
 // SubscriberConfig configures a Subscriber.
@@ -220,6 +226,12 @@ func (s *Subscriber) process(ctx context.Context, m jetstream.Msg, sub *subscrip
 	for {
 		select {
 		case <-wm.Acked():
+			if d, ok := parkDelay(wm); ok {
+				if err := m.NakWithDelay(d); err != nil {
+					log.Warn("parking failed; the message will be redelivered after AckWait", "uuid", wm.UUID, "err", err)
+				}
+				return
+			}
 			if err := m.Ack(); err != nil {
 				log.Warn("ack failed; the message will be redelivered", "uuid", wm.UUID, "err", err)
 			}
@@ -247,6 +259,16 @@ func (s *Subscriber) process(ctx context.Context, m jetstream.Msg, sub *subscrip
 			return
 		}
 	}
+}
+
+// parkDelay is the delay of a message its handler parked (MetaPark).
+func parkDelay(wm *message.Message) (time.Duration, bool) {
+	v := wm.Metadata.Get(MetaPark)
+	if v == "" {
+		return 0, false
+	}
+	d, err := time.ParseDuration(v)
+	return max(d, 0), err == nil
 }
 
 func (s *Subscriber) nakDelay(wm *message.Message) time.Duration {

@@ -536,7 +536,15 @@ type deadLetter struct {
 // deadLetterMessage is the outbox message that dead-letters msg.
 func deadLetterMessage(msg *message.Message, dl deadLetter, now time.Time) outbox.Message {
 	if dl.attempts.Count == 0 {
-		dl.attempts = Attempts{Count: 1, FirstFailure: now, LastFailure: now}
+		dl.attempts.Count = 1
+	}
+	if dl.attempts.FirstFailure.IsZero() {
+		// The failure was met at once (a refused call, an unreadable
+		// message): now.
+		dl.attempts.FirstFailure = now
+	}
+	if dl.attempts.LastFailure.IsZero() {
+		dl.attempts.LastFailure = now
 	}
 	subject := msg.Metadata.Get(transport.MetaSubject)
 	headers := make(map[string]string)

@@ -68,6 +68,9 @@ func TestVendorOutageParksWorkInsteadOfDeadLettering(t *testing.T) {
 	// Ready all along: a vendor being down does not make registrar
 	// unready; /readyz shows the circuit.
 	code, body := readyz(t, e)
+	if b, err := json.MarshalIndent(body, "", "  "); err == nil {
+		t.Logf("GET /readyz during the outage: %d\n%s", code, b)
+	}
 	if c := circuit(body, "acme/resamania"); code != http.StatusOK || !strings.HasPrefix(c, "open") && c != "half-open" {
 		t.Errorf("/readyz during the outage: %d %v", code, body)
 	}

@@ -18,6 +18,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/registrar-dev/registrar/transport"
+	"github.com/registrar-dev/registrar/transport/natstest"
 )
 
 // waitFor bounds every wait for something that should happen soon:
@@ -37,28 +38,8 @@ type env struct {
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
-	ns, err := transport.StartEmbedded(transport.EmbeddedConfig{StoreDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ns.Shutdown()
-		ns.WaitForShutdown()
-	})
-	nc, err := nats.Connect(ns.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	e := &env{t: t, js: js, topo: transport.Topology{DuplicateWindow: time.Minute}.WithDefaults()}
-	if err := transport.ProvisionStreams(t.Context(), js, e.topo); err != nil {
-		t.Fatal(err)
-	}
-	return e
+	n := natstest.StartTopology(t, transport.Topology{DuplicateWindow: time.Minute}.WithDefaults())
+	return &env{t: t, js: n.JS, topo: n.Topo}
 }
 
 // subject is the command subject the test consumer name reads.

@@ -6,6 +6,7 @@
 //	registrar serve [--config FILE]         the service
 //	registrar publish --subject S FILE|-    publish a command (for integrators)
 //	registrar vendorsim                     the vendor simulators, standalone
+//	registrar dlq ls|show|replay|edit|purge the dead letters (for operators)
 package main
 
 import (
@@ -27,6 +28,7 @@ Usage:
   registrar serve     [--config FILE]          (or REGISTRAR_CONFIG)
   registrar publish   --subject SUBJECT [--nats URL] [--msg-id ID] FILE|-
   registrar vendorsim [--resamania 127.0.0.1:8081]
+  registrar dlq       ls|show|replay|edit|purge … [--nats URL | --config FILE]
 
 Run 'registrar COMMAND --help' for a command's flags.
 `
@@ -61,6 +63,8 @@ func runContext(ctx context.Context, args []string, stdin io.Reader, stdout, std
 		err = runPublish(ctx, args[1:], stdin, stdout, stderr)
 	case "vendorsim":
 		err = runVendorSim(ctx, args[1:], stdout, stderr)
+	case "dlq":
+		err = runDLQ(ctx, args[1:], stdin, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -26,9 +27,10 @@ type Check struct {
 	Check func(ctx context.Context) error
 }
 
-// FlowReader reads a flow by registrationId.
+// FlowReader reads a flow by registrationId, and the waiting flows.
 type FlowReader interface {
 	Flow(ctx context.Context, registrationID string) (store.Flow, error)
+	WaitingFlows(ctx context.Context, waitingFor string, limit int) ([]store.Flow, error)
 }
 
 // Config configures the admin server.
@@ -76,6 +78,7 @@ func New(cfg Config) (*Server, error) {
 	s.mux.HandleFunc("GET /readyz", s.readyz)
 	s.mux.Handle("GET /metrics", promhttp.HandlerFor(cfg.Gatherer, promhttp.HandlerOpts{EnableOpenMetrics: true}))
 	s.mux.HandleFunc("GET /v1/registrations/{id}", s.registration)
+	s.mux.HandleFunc("GET /v1/registrations", s.waiting)
 	s.srv = &http.Server{
 		Handler:           http.MaxBytesHandler(s.mux, 1<<20),
 		ReadHeaderTimeout: 5 * time.Second,
@@ -156,6 +159,45 @@ func (s *Server) registration(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, st)
+}
+
+// waiting lists the waiting flows: ?waiting=otp|activation (default: any),
+// ?limit= (default 100, at most 1000), longest waiting first.
+func (s *Server) waiting(w http.ResponseWriter, r *http.Request) {
+	if s.cfg.Flows == nil {
+		writeJSON(w, http.StatusNotFound, map[string]string{"error": "no store"})
+		return
+	}
+	q := r.URL.Query()
+	if q.Get("status") != "" && q.Get("status") != string(store.StatusWaiting) {
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "only status=waiting is listed"})
+		return
+	}
+	limit := 100
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 1000 {
+			writeJSON(w, http.StatusBadRequest, map[string]string{"error": "limit must be 1 to 1000"})
+			return
+		}
+		limit = n
+	}
+	flows, err := s.cfg.Flows.WaitingFlows(r.Context(), q.Get("waiting"), limit)
+	if err != nil {
+		s.cfg.Logger.Warn("status: list waiting flows", "err", err)
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": "store unavailable"})
+		return
+	}
+	out := make([]handlers.FlowStatus, 0, len(flows))
+	for _, f := range flows {
+		st, err := handlers.StatusOf(f)
+		if err != nil {
+			writeJSON(w, http.StatusInternalServerError, map[string]string{"error": err.Error()})
+			return
+		}
+		out = append(out, st)
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"registrations": out})
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

@@ -219,6 +219,9 @@ func TestMetricsServesItsOwnRegistry(t *testing.T) {
 type fakeFlows struct{ err error }
 
 func (f fakeFlows) Flow(context.Context, string) (store.Flow, error) { return store.Flow{}, f.err }
+func (f fakeFlows) WaitingFlows(context.Context, string, int) ([]store.Flow, error) {
+	return nil, f.err
+}
 
 func TestRegistrationStatus(t *testing.T) {
 	ctx := t.Context()
@@ -338,4 +341,44 @@ func TestRegistrationStatus(t *testing.T) {
 			}
 		})
 	}
+
+	t.Run("waiting list", func(t *testing.T) {
+		hs := newServer(t, admin.Config{Flows: st})
+		for _, tt := range []struct {
+			query    string
+			wantCode int
+			wantIDs  []string
+		}{
+			{"?waiting=otp", http.StatusOK, []string{"reg-waiting"}},
+			{"", http.StatusOK, []string{"reg-waiting"}},
+			{"?waiting=activation", http.StatusOK, nil},
+			{"?limit=0", http.StatusBadRequest, nil},
+			{"?status=completed", http.StatusBadRequest, nil},
+		} {
+			code, body, _ := get(t, hs.URL, "/v1/registrations"+tt.query)
+			if code != tt.wantCode {
+				t.Errorf("%s: status %d, want %d: %s", tt.query, code, tt.wantCode, body)
+				continue
+			}
+			if strings.Contains(body, "hunter2") {
+				t.Errorf("%s shows the command: %s", tt.query, body)
+			}
+			if code != http.StatusOK {
+				continue
+			}
+			var got struct {
+				Registrations []handlers.FlowStatus `json:"registrations"`
+			}
+			if err := json.Unmarshal([]byte(body), &got); err != nil {
+				t.Fatal(err)
+			}
+			var ids []string
+			for _, r := range got.Registrations {
+				ids = append(ids, r.RegistrationID)
+			}
+			if !reflect.DeepEqual(ids, tt.wantIDs) {
+				t.Errorf("%s: %v, want %v", tt.query, ids, tt.wantIDs)
+			}
+		}
+	})
 }

@@ -23,6 +23,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/registrar-dev/registrar/config"
 	"github.com/registrar-dev/registrar/events"
@@ -46,6 +47,8 @@ type Options struct {
 	// Dir holds the demo's state; empty: a temporary directory removed at
 	// the end.
 	Dir string
+	// Registry receives the service's metrics; nil: a registry of its own.
+	Registry *prometheus.Registry
 }
 
 // Result is what a demo run saw.
@@ -170,7 +173,7 @@ func Run(ctx context.Context, opts Options) (Result, error) {
 			CloudSuite: sims.CloudSuiteTenant(250 * time.Millisecond)},
 		tenantStrict: {Resamania: strictTenant},
 	}
-	svc, err := service.New(ctx, service.Options{Config: cfg, Logger: log})
+	svc, err := service.New(ctx, service.Options{Config: cfg, Logger: log, Registry: opts.Registry})
 	if err != nil {
 		return Result{}, err
 	}

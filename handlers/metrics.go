@@ -18,6 +18,7 @@ type Metrics struct {
 	deadLetters *prometheus.CounterVec
 	parks       *prometheus.CounterVec
 	replays     *prometheus.CounterVec
+	otps        *prometheus.CounterVec
 }
 
 // NewMetrics creates the metrics and registers them with reg.
@@ -55,8 +56,12 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 			Namespace: "registrar", Name: "replayed_messages_total",
 			Help: "Replayed or edited dead letters received, by handler and kind (replay, edit).",
 		}, []string{"handler", "kind"}),
+		otps: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "registrar", Name: "otp_events_total",
+			Help: "One-time codes, by flow and event: requested (a code was sent, resends included), rejected (a wrong code), expired, attempts_exceeded, cancelled.",
+		}, []string{"flow", "event"}),
 	}
-	for _, c := range []prometheus.Collector{m.commands, m.started, m.endedFlows, m.retries, m.stales, m.deadLetters, m.parks, m.replays} {
+	for _, c := range []prometheus.Collector{m.commands, m.started, m.endedFlows, m.retries, m.stales, m.deadLetters, m.parks, m.replays, m.otps} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("register handler metrics: %w", err)
 		}
@@ -109,5 +114,11 @@ func (m *Metrics) parked(vendor string) {
 func (m *Metrics) replayed(handler, kind string) {
 	if m != nil {
 		m.replays.WithLabelValues(handler, kind).Inc()
+	}
+}
+
+func (m *Metrics) otp(flow, event string) {
+	if m != nil {
+		m.otps.WithLabelValues(flow, event).Inc()
 	}
 }

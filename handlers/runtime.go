@@ -448,7 +448,30 @@ func (rt *Runtime) commit(ctx context.Context, read store.Flow, data *flowData, 
 	if tr.Terminal != nil {
 		rt.Metrics.ended(f.Flow, string(f.Status), failedCode(tr.Terminal))
 	}
+	rt.countOTP(read, f.Flow, all, tr.Terminal)
 	return nil
+}
+
+// countOTP counts the one-time code events of a commit.
+func (rt *Runtime) countOTP(read store.Flow, flow string, emitted []events.Event, terminal events.Event) {
+	for _, e := range emitted {
+		switch e.(type) {
+		case *events.OTPRequested:
+			rt.Metrics.otp(flow, "requested")
+		case *events.OTPRejected:
+			rt.Metrics.otp(flow, "rejected")
+		}
+	}
+	switch failedCode(terminal) {
+	case events.CodeOTPExpired:
+		rt.Metrics.otp(flow, "expired")
+	case events.CodeOTPAttemptsExceeded:
+		rt.Metrics.otp(flow, "attempts_exceeded")
+	case events.CodeCancelled:
+		if read.WaitingFor == WaitingForOTP {
+			rt.Metrics.otp(flow, "cancelled")
+		}
+	}
 }
 
 // eventMessage stamps e and turns it into an outbox message.

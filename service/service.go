@@ -16,6 +16,8 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime"
+	"runtime/debug"
 	"strings"
 	"syscall"
 	"time"
@@ -300,6 +302,9 @@ func New(ctx context.Context, opts Options) (_ *Service, err error) {
 	if err := s.registerStoreMetrics(); err != nil {
 		return nil, err
 	}
+	if err := registerBuildInfo(s.registry); err != nil {
+		return nil, fmt.Errorf("register build info: %w", err)
+	}
 
 	// Outbox forwarder.
 	holder := instanceID()
@@ -544,15 +549,22 @@ var (
 		"Outbox messages waiting to be published (-1 when the store does not answer).", nil, nil)
 	outboxOldestDesc = prometheus.NewDesc("registrar_outbox_oldest_age_seconds",
 		"Age of the oldest outbox message waiting to be published (0 when none waits).", nil, nil)
+	waitingDesc = prometheus.NewDesc("registrar_flows_waiting",
+		"Flows waiting for an outside input, by what they wait for (otp: a one-time code; activation: a CloudSuite review).",
+		[]string{"waiting_for"}, nil)
 )
 
-// outboxCollector reports the outbox backlog from one store query per
-// scrape.
+// waitingKinds are always reported, at 0 when no flow waits for them.
+var waitingKinds = []string{handlers.WaitingForOTP, handlers.WaitingForActivation}
+
+// outboxCollector reports the outbox backlog and the waiting flows from
+// two store queries per scrape.
 type outboxCollector struct{ store store.Store }
 
 func (c *outboxCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- outboxPendingDesc
 	ch <- outboxOldestDesc
+	ch <- waitingDesc
 }
 
 func (c *outboxCollector) Collect(ch chan<- prometheus.Metric) {
@@ -568,6 +580,40 @@ func (c *outboxCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	ch <- prometheus.MustNewConstMetric(outboxPendingDesc, prometheus.GaugeValue, float64(pending))
 	ch <- prometheus.MustNewConstMetric(outboxOldestDesc, prometheus.GaugeValue, age)
+	counts, err := c.store.WaitingCounts(ctx)
+	if err != nil {
+		return // no sample rather than a wrong one
+	}
+	for _, k := range waitingKinds {
+		if _, ok := counts[k]; !ok {
+			counts[k] = 0
+		}
+	}
+	for k, n := range counts {
+		ch <- prometheus.MustNewConstMetric(waitingDesc, prometheus.GaugeValue, float64(n), k)
+	}
+}
+
+// registerBuildInfo exports registrar_build_info: the version and VCS
+// revision of the binary, and its Go version.
+func registerBuildInfo(reg prometheus.Registerer) error {
+	version, revision := "(devel)", "unknown"
+	goVersion := runtime.Version()
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		if bi.Main.Version != "" {
+			version = bi.Main.Version
+		}
+		for _, st := range bi.Settings {
+			if st.Key == "vcs.revision" {
+				revision = st.Value
+			}
+		}
+	}
+	g := prometheus.NewGauge(prometheus.GaugeOpts{Namespace: "registrar", Name: "build_info",
+		Help:        "Always 1; the labels say which build runs.",
+		ConstLabels: prometheus.Labels{"version": version, "revision": revision, "goversion": goVersion}})
+	g.Set(1)
+	return reg.Register(g)
 }
 
 // vendorTransport is an HTTP transport sized for hundreds of concurrent

@@ -107,6 +107,12 @@ type Store interface {
 	// now, earliest first. Flows without a Deadline are never due. A limit
 	// of zero or less returns none.
 	DueFlows(ctx context.Context, now time.Time, limit int) ([]Flow, error)
+	// WaitingFlows returns up to limit waiting flows that wait for
+	// waitingFor ("" for anything), longest waiting (oldest UpdatedAt)
+	// first. A limit of zero or less returns none.
+	WaitingFlows(ctx context.Context, waitingFor string, limit int) ([]Flow, error)
+	// WaitingCounts counts the waiting flows by WaitingFor.
+	WaitingCounts(ctx context.Context) (map[string]int, error)
 
 	// PendingOutbox returns up to limit outbox records, lowest Seq first. A
 	// limit of zero or less returns none.

@@ -197,3 +197,17 @@ func StatusCode(status int) string {
 		return "http_" + strconv.Itoa(status)
 	}
 }
+
+type opKey struct{}
+
+// WithOp names the client operation ("contacts.create") a request made
+// with ctx belongs to, for the transport's metrics (see package guard).
+func WithOp(ctx context.Context, op string) context.Context {
+	return context.WithValue(ctx, opKey{}, op)
+}
+
+// OpOf returns the operation WithOp named, or "".
+func OpOf(ctx context.Context) string {
+	op, _ := ctx.Value(opKey{}).(string)
+	return op
+}

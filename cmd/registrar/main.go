@@ -7,6 +7,7 @@
 //	registrar publish --subject S FILE|-    publish a command (for integrators)
 //	registrar vendorsim                     the vendor simulators, standalone
 //	registrar dlq ls|show|replay|edit|purge the dead letters (for operators)
+//	registrar status ID | --waiting         a flow's state, or the waiting flows (for operators)
 package main
 
 import (
@@ -29,6 +30,7 @@ Usage:
   registrar publish   --subject SUBJECT [--nats URL] [--msg-id ID] FILE|-
   registrar vendorsim [--resamania 127.0.0.1:8081]
   registrar dlq       ls|show|replay|edit|purge … [--nats URL | --config FILE]
+  registrar status    ID | --waiting [otp|activation]   [--admin HOST:PORT] [--json]
 
 Run 'registrar COMMAND --help' for a command's flags.
 `
@@ -65,6 +67,8 @@ func runContext(ctx context.Context, args []string, stdin io.Reader, stdout, std
 		err = runVendorSim(ctx, args[1:], stdout, stderr)
 	case "dlq":
 		err = runDLQ(ctx, args[1:], stdin, stdout, stderr)
+	case "status":
+		err = runStatus(ctx, args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0

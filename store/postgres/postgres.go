@@ -208,23 +208,61 @@ func (s *Store) DueFlows(ctx context.Context, now time.Time, limit int) ([]store
 	if limit <= 0 {
 		return nil, nil
 	}
-	rows, err := s.pool.Query(ctx, `SELECT `+flowColumns+` FROM flows
+	return s.queryFlows(ctx, "due flows", `SELECT `+flowColumns+` FROM flows
 		WHERE status = 'waiting' AND deadline IS NOT NULL AND deadline <= $1
 		ORDER BY deadline, registration_id LIMIT $2`, now, limit)
+}
+
+// WaitingFlows returns up to limit waiting flows (waiting for waitingFor,
+// or for anything when it is ""), longest waiting first.
+func (s *Store) WaitingFlows(ctx context.Context, waitingFor string, limit int) ([]store.Flow, error) {
+	if limit <= 0 {
+		return nil, nil
+	}
+	return s.queryFlows(ctx, "waiting flows", `SELECT `+flowColumns+` FROM flows
+		WHERE status = 'waiting' AND ($1 = '' OR waiting_for = $1)
+		ORDER BY updated_at, registration_id LIMIT $2`, waitingFor, limit)
+}
+
+// WaitingCounts counts the waiting flows by what they wait for.
+func (s *Store) WaitingCounts(ctx context.Context) (map[string]int, error) {
+	rows, err := s.pool.Query(ctx, `SELECT waiting_for, count(*) FROM flows WHERE status = 'waiting' GROUP BY waiting_for`)
 	if err != nil {
-		return nil, fmt.Errorf("postgres: due flows: %w", err)
+		return nil, fmt.Errorf("postgres: waiting counts: %w", err)
+	}
+	defer rows.Close()
+	counts := map[string]int{}
+	for rows.Next() {
+		var w string
+		var n int
+		if err := rows.Scan(&w, &n); err != nil {
+			return nil, fmt.Errorf("postgres: waiting counts: %w", err)
+		}
+		counts[w] = n
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("postgres: waiting counts: %w", err)
+	}
+	return counts, nil
+}
+
+// queryFlows runs a query of flowColumns.
+func (s *Store) queryFlows(ctx context.Context, what, query string, args ...any) ([]store.Flow, error) {
+	rows, err := s.pool.Query(ctx, query, args...)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: %s: %w", what, err)
 	}
 	defer rows.Close()
 	var flows []store.Flow
 	for rows.Next() {
 		f, err := scanFlow(rows)
 		if err != nil {
-			return nil, fmt.Errorf("postgres: due flows: %w", err)
+			return nil, fmt.Errorf("postgres: %s: %w", what, err)
 		}
 		flows = append(flows, f)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("postgres: due flows: %w", err)
+		return nil, fmt.Errorf("postgres: %s: %w", what, err)
 	}
 	return flows, nil
 }

@@ -83,8 +83,8 @@ func TestOpenTwice(t *testing.T) {
 	if err := conn.QueryRow(t.Context(), "SELECT version FROM schema_version").Scan(&version); err != nil {
 		t.Fatal(err)
 	}
-	if version != 2 {
-		t.Errorf("schema version = %d, want 2", version)
+	if version != 3 {
+		t.Errorf("schema version = %d, want 3", version)
 	}
 	if _, err := conn.Exec(t.Context(), "UPDATE schema_version SET version = 99"); err != nil {
 		t.Fatal(err)

@@ -64,6 +64,8 @@ func migrations() []string {
 			value      text NOT NULL,
 			updated_at timestamptz NOT NULL DEFAULT now()
 		);`,
+		// 3: waiting flows by what they wait for (status, metrics).
+		`CREATE INDEX IF NOT EXISTS flows_waiting ON flows (waiting_for, updated_at, registration_id) WHERE status = 'waiting';`,
 	}
 }
 

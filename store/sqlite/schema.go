@@ -57,6 +57,8 @@ func migrations() []string {
 			value      TEXT NOT NULL,
 			updated_at INTEGER NOT NULL
 		) STRICT, WITHOUT ROWID;`,
+		// 3: waiting flows by what they wait for (status, metrics).
+		`CREATE INDEX IF NOT EXISTS flows_waiting ON flows (waiting_for, updated_at, registration_id) WHERE status = 'waiting';`,
 	}
 }
 

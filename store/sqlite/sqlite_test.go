@@ -133,8 +133,8 @@ func TestReopen(t *testing.T) {
 	if err := db.QueryRowContext(t.Context(), "PRAGMA journal_mode").Scan(&mode); err != nil {
 		t.Fatal(err)
 	}
-	if version != 2 || mode != "wal" {
-		t.Errorf("schema version %d, journal mode %q, want 2, wal", version, mode)
+	if version != 3 || mode != "wal" {
+		t.Errorf("schema version %d, journal mode %q, want 3, wal", version, mode)
 	}
 
 	// A database from a newer program is refused.

@@ -59,6 +59,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"LeaseBadTTL", testLeaseBadTTL},
 		{"DueFlows", testDueFlows},
 		{"Checkpoints", testCheckpoints},
+		{"WaitingFlows", testWaitingFlows},
 		{"ConcurrentUpdates", testConcurrentUpdates},
 	}
 	for _, tt := range tests {
@@ -1208,5 +1209,60 @@ func testCheckpoints(t *testing.T, s store.Store) {
 	}
 	if v := get("cloudsuite:other"); v != "x" {
 		t.Errorf("other checkpoint = %q, want x", v)
+	}
+}
+
+func testWaitingFlows(t *testing.T, s store.Store) {
+	flow := func(id string, status store.Status, waitingFor string) store.Flow {
+		f := sampleFlow(id)
+		f.Status, f.WaitingFor = status, waitingFor
+		if status != store.StatusWaiting {
+			f.WaitingFor, f.Deadline = "", time.Time{}
+		}
+		return f
+	}
+	// Created one after the other: UpdatedAt orders them.
+	for _, f := range []store.Flow{
+		flow("otp-1", store.StatusWaiting, "otp"),
+		flow("act-1", store.StatusWaiting, "activation"),
+		flow("otp-2", store.StatusWaiting, "otp"),
+		flow("run", store.StatusRunning, ""),
+		flow("done", store.StatusCompleted, ""),
+		flow("otp-3", store.StatusWaiting, "otp"),
+	} {
+		create(t, s, f)
+		time.Sleep(2 * time.Millisecond)
+	}
+	counts, err := s.WaitingCounts(t.Context())
+	if err != nil {
+		t.Fatalf("WaitingCounts: %v", err)
+	}
+	if len(counts) != 2 || counts["otp"] != 3 || counts["activation"] != 1 {
+		t.Errorf("WaitingCounts = %v, want otp 3, activation 1", counts)
+	}
+	tests := []struct {
+		waitingFor string
+		limit      int
+		want       []string
+	}{
+		{"otp", 10, []string{"otp-1", "otp-2", "otp-3"}},
+		{"otp", 2, []string{"otp-1", "otp-2"}},
+		{"activation", 10, []string{"act-1"}},
+		{"", 10, []string{"otp-1", "act-1", "otp-2", "otp-3"}},
+		{"nothing", 10, nil},
+		{"otp", 0, nil},
+	}
+	for _, tt := range tests {
+		flows, err := s.WaitingFlows(t.Context(), tt.waitingFor, tt.limit)
+		if err != nil {
+			t.Fatalf("WaitingFlows: %v", err)
+		}
+		var got []string
+		for _, f := range flows {
+			got = append(got, f.RegistrationID)
+		}
+		if !slices.Equal(got, tt.want) {
+			t.Errorf("WaitingFlows(%q, %d) = %v, want %v", tt.waitingFor, tt.limit, got, tt.want)
+		}
 	}
 }

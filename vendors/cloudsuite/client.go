@@ -448,7 +448,7 @@ func (c *Client) send(ctx context.Context, op, method, u string, body []byte, to
 	if body != nil {
 		rd = bytes.NewReader(body)
 	}
-	req, err := http.NewRequestWithContext(ctx, method, u, rd)
+	req, err := http.NewRequestWithContext(vendors.WithOp(ctx, op), method, u, rd)
 	if err != nil {
 		return nil, 0, invalidArgument(op, "building the request failed")
 	}
@@ -504,7 +504,7 @@ func (c *Client) fetchToken(ctx context.Context) (secret.String, time.Duration, 
 		"client_secret": {c.secret()},
 		"scope":         {"openid"},
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.tokenURL, strings.NewReader(form.Encode()))
+	req, err := http.NewRequestWithContext(vendors.WithOp(ctx, OpToken), http.MethodPost, c.tokenURL, strings.NewReader(form.Encode()))
 	if err != nil {
 		return secret.String{}, 0, invalidArgument(OpToken, "building the token request failed")
 	}

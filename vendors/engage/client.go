@@ -327,7 +327,7 @@ func (c *Client) do(ctx context.Context, op, path string, query url.Values, in a
 	if len(query) > 0 {
 		u += "?" + query.Encode()
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(vendors.WithOp(ctx, op), http.MethodPost, u, bytes.NewReader(body))
 	if err != nil {
 		return invalidArgument(op, "building the request failed")
 	}

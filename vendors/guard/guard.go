@@ -27,6 +27,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/time/rate"
+
+	"github.com/registrar-dev/registrar/vendors"
 )
 
 // ErrOpen: the circuit of the vendor is open; the call was not made.
@@ -258,9 +260,14 @@ type roundTripper struct {
 
 func (rt roundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
 	g := rt.g
+	op := vendors.OpOf(req.Context())
+	if op == "" {
+		op = "other"
+	}
 	probe, err := g.allow()
 	if err != nil {
 		g.cfg.Metrics.refused(g.cfg.Tenant, g.cfg.Vendor)
+		g.cfg.Metrics.request(g.cfg.Vendor, op, "circuit_open", 0)
 		return nil, err
 	}
 	if g.limiter != nil {
@@ -271,7 +278,9 @@ func (rt roundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
 		}
 		g.cfg.Metrics.waited(g.cfg.Tenant, g.cfg.Vendor, time.Since(start))
 	}
+	start := time.Now()
 	resp, err := rt.next.RoundTrip(req)
+	g.cfg.Metrics.request(g.cfg.Vendor, op, outcomeClass(req.Context(), resp, err), time.Since(start))
 	o, what := classify(req.Context(), resp, err)
 	g.record(probe, o, what)
 	return resp, err
@@ -289,6 +298,24 @@ func classify(ctx context.Context, resp *http.Response, err error) (outcome, str
 		return failure, "HTTP " + strconv.Itoa(resp.StatusCode)
 	}
 	return success, ""
+}
+
+// outcomeClass is the outcome label of a vendor request: 2xx, 3xx, 4xx,
+// 429, 5xx, timeout, error (no answer) or cancelled (the caller gave up).
+func outcomeClass(ctx context.Context, resp *http.Response, err error) string {
+	switch {
+	case err != nil && ctx.Err() != nil:
+		return "cancelled"
+	case err != nil:
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() {
+			return "timeout"
+		}
+		return "error"
+	case resp.StatusCode == http.StatusTooManyRequests:
+		return "429"
+	}
+	return strconv.Itoa(resp.StatusCode/100) + "xx"
 }
 
 // transportError describes a transport error without its URL (which may
@@ -316,6 +343,8 @@ type Metrics struct {
 	transitions *prometheus.CounterVec
 	refusals    *prometheus.CounterVec
 	waits       *prometheus.HistogramVec
+	requests    *prometheus.CounterVec
+	durations   *prometheus.HistogramVec
 }
 
 // NewMetrics creates the metrics and registers them with reg.
@@ -338,8 +367,17 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 			Help:    "Time vendor calls waited for the client-side rate limit, by tenant and vendor.",
 			Buckets: []float64{0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30},
 		}, []string{"tenant", "vendor"}),
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "registrar", Name: "vendor_requests_total",
+			Help: "HTTP requests to vendors, by vendor, client operation and outcome (2xx, 4xx, 429, 5xx, timeout, error, cancelled, circuit_open: not made).",
+		}, []string{"vendor", "operation", "outcome"}),
+		durations: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Namespace: "registrar", Name: "vendor_request_duration_seconds",
+			Help:    "Duration of the HTTP requests to vendors that were made, by vendor and client operation.",
+			Buckets: []float64{0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30},
+		}, []string{"vendor", "operation"}),
 	}
-	for _, c := range []prometheus.Collector{m.stateGauge, m.transitions, m.refusals, m.waits} {
+	for _, c := range []prometheus.Collector{m.stateGauge, m.transitions, m.refusals, m.waits, m.requests, m.durations} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("register guard metrics: %w", err)
 		}
@@ -364,5 +402,15 @@ func (m *Metrics) refused(tenant, vendor string) {
 func (m *Metrics) waited(tenant, vendor string, d time.Duration) {
 	if m != nil {
 		m.waits.WithLabelValues(tenant, vendor).Observe(d.Seconds())
+	}
+}
+
+func (m *Metrics) request(vendor, op, outcome string, d time.Duration) {
+	if m == nil {
+		return
+	}
+	m.requests.WithLabelValues(vendor, op, outcome).Inc()
+	if outcome != "circuit_open" {
+		m.durations.WithLabelValues(vendor, op).Observe(d.Seconds())
 	}
 }

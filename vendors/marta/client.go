@@ -216,7 +216,7 @@ func (c *Client) do(ctx context.Context, op string, a authRequest, method, path 
 		if body != nil {
 			rd = bytes.NewReader(body)
 		}
-		req, err := http.NewRequestWithContext(ctx, method, u, rd)
+		req, err := http.NewRequestWithContext(vendors.WithOp(ctx, op), method, u, rd)
 		if err != nil {
 			return invalidArgument(op, "building the request failed")
 		}
@@ -328,7 +328,7 @@ func (c *Client) tokenCall(ctx context.Context, op, path string, in any, prevRef
 	if err != nil {
 		return session{}, invalidArgument(op, "encoding the request failed")
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.base+path, bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(vendors.WithOp(ctx, op), http.MethodPost, c.base+path, bytes.NewReader(body))
 	if err != nil {
 		return session{}, invalidArgument(op, "building the request failed")
 	}

@@ -281,7 +281,7 @@ func (c *Client) do(ctx context.Context, op, method, path string, query url.Valu
 		if body != nil {
 			rd = bytes.NewReader(body)
 		}
-		req, err := http.NewRequestWithContext(ctx, method, u, rd)
+		req, err := http.NewRequestWithContext(vendors.WithOp(ctx, op), method, u, rd)
 		if err != nil {
 			return fmt.Errorf("resamania %s: %w", op, err)
 		}
@@ -427,7 +427,7 @@ func (c *core) fetchToken(ctx context.Context, g Grant) (secret.String, time.Dur
 	if g.param != "" {
 		form.Set(g.param, g.subject)
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.tokenURL, strings.NewReader(form.Encode()))
+	req, err := http.NewRequestWithContext(vendors.WithOp(ctx, OpToken), http.MethodPost, c.tokenURL, strings.NewReader(form.Encode()))
 	if err != nil {
 		return secret.String{}, 0, fmt.Errorf("resamania %s: %w", OpToken, err)
 	}

@@ -42,6 +42,10 @@ type Options struct {
 	// Dir holds the store and the NATS data; empty: a temporary directory.
 	Dir    string
 	Logger *slog.Logger
+	// Progress, if set, is called as registrations end (done of total).
+	Progress func(done, total int)
+	// NoBaseline skips the raw JetStream baseline.
+	NoBaseline bool
 }
 
 // Report is what a run measured.
@@ -57,6 +61,16 @@ type Report struct {
 	ContactsCreated int // successful creations at the simulator (must equal Completed for new people)
 	VendorLatency   time.Duration
 	InFlight        int
+	// VendorTimePerFlow is the mean time a flow spent in vendor calls
+	// (registrar_vendor_request_duration_seconds' sum over the completed
+	// flows); the Added* figures are the latency percentiles minus it:
+	// what registrar itself adds.
+	VendorTimePerFlow     time.Duration
+	AddedP50, AddedP99    time.Duration
+	CPUSeconds            float64 // user + system CPU of the process during the run (service, NATS and simulator together)
+	PeakRSSBytes          int64   // the process's peak resident set
+	BaselineMsgsPerSecond float64 // a raw JetStream consume → publish → ack loop on the same server, with nats.go
+	BaselineRatio         float64 // FlowsPerSecond / BaselineMsgsPerSecond
 }
 
 // String formats the report for people.
@@ -67,6 +81,35 @@ func (r Report) String() string {
 		r.P50.Round(time.Millisecond), r.P95.Round(time.Millisecond), r.P99.Round(time.Millisecond), r.Max.Round(time.Millisecond),
 		r.Redelivered, r.DeadLetters, r.ContactsCreated)
 }
+
+// Table formats the report as a table for people.
+func (r Report) Table() string {
+	var b strings.Builder
+	row := func(k, v string) { fmt.Fprintf(&b, "%-34s %s\n", k, v) }
+	ms := func(d time.Duration) string { return d.Round(10 * time.Microsecond).String() }
+	row("registrations", fmt.Sprintf("%d (completed %d)", r.N, r.Completed))
+	row("vendor latency per call", r.VendorLatency.String())
+	row("in flight per handler", fmt.Sprint(r.InFlight))
+	row("elapsed", ms(r.Elapsed))
+	row("throughput", fmt.Sprintf("%.0f flows/s", r.FlowsPerSecond))
+	row("latency p50 / p95 / p99 / max", fmt.Sprintf("%s / %s / %s / %s", ms(r.P50), ms(r.P95), ms(r.P99), ms(r.Max)))
+	row("vendor time per flow (mean)", ms(r.VendorTimePerFlow))
+	row("added by registrar p50 / p99", fmt.Sprintf("%s / %s", ms(r.AddedP50), ms(r.AddedP99)))
+	row("redelivered", fmt.Sprint(r.Redelivered))
+	row("dead letters", fmt.Sprint(r.DeadLetters))
+	row("duplicate effects", fmt.Sprintf("%d (contacts created %d for %d new people)", max(r.ContactsCreated-r.Completed, 0), r.ContactsCreated, r.Completed))
+	row("CPU", fmt.Sprintf("%.2f s (%.0f µs per flow)", r.CPUSeconds, r.CPUSeconds*1e6/float64(max(r.Completed, 1))))
+	row("peak RSS", fmt.Sprintf("%.0f MiB", float64(r.PeakRSSBytes)/(1<<20)))
+	if r.BaselineMsgsPerSecond > 0 {
+		row("baseline: raw consume→publish→ack", fmt.Sprintf("%.0f msgs/s (registrar at %.1f%% of it, %.1f%% per hop with %d hops per flow)",
+			r.BaselineMsgsPerSecond, 100*r.BaselineRatio, 100*r.BaselineRatio*hopsPerFlow, hopsPerFlow))
+	}
+	return b.String()
+}
+
+// hopsPerFlow is how many messages a resamania.register flow of a new
+// person consumes: the command, then the lookup and create steps.
+const hopsPerFlow = 3
 
 // Run runs one measurement.
 func Run(ctx context.Context, opts Options) (Report, error) {
@@ -149,6 +192,9 @@ func Run(ctx context.Context, opts Options) (Report, error) {
 		}
 		terminals++
 		last = now
+		if opts.Progress != nil {
+			opts.Progress(terminals, opts.N)
+		}
 		if terminals == opts.N {
 			close(done)
 		}
@@ -183,6 +229,7 @@ func Run(ctx context.Context, opts Options) (Report, error) {
 		return Report{}, ctx.Err()
 	}
 
+	cpu0 := cpuTime()
 	runCtx, stop := context.WithCancel(ctx)
 	defer stop()
 	runErr := make(chan error, 1)
@@ -212,6 +259,13 @@ func Run(ctx context.Context, opts Options) (Report, error) {
 	}
 	mu.Unlock()
 	rep.FlowsPerSecond = float64(rep.Completed) / rep.Elapsed.Seconds()
+	rep.CPUSeconds = (cpuTime() - cpu0).Seconds()
+	rep.PeakRSSBytes = peakRSS()
+	if vt, err := vendorSeconds(svc); err == nil && rep.Completed > 0 {
+		rep.VendorTimePerFlow = time.Duration(vt / float64(rep.Completed) * float64(time.Second))
+		rep.AddedP50 = max(rep.P50-rep.VendorTimePerFlow, 0)
+		rep.AddedP99 = max(rep.P99-rep.VendorTimePerFlow, 0)
+	}
 
 	topo := svc.Topology()
 	for _, stream := range []string{topo.Commands, topo.Steps} {
@@ -235,11 +289,39 @@ func Run(ctx context.Context, opts Options) (Report, error) {
 		rep.DeadLetters = int(info.State.Msgs)
 	}
 	rep.ContactsCreated = sims.Resamania.CountResponses("POST", "/contacts", 201)
+	if !opts.NoBaseline {
+		// The same server, the same number of messages, once the service
+		// is idle.
+		base, err := Baseline(ctx, js, opts.N*hopsPerFlow)
+		if err != nil {
+			return rep, fmt.Errorf("baseline: %w", err)
+		}
+		rep.BaselineMsgsPerSecond = base
+		rep.BaselineRatio = rep.FlowsPerSecond / base
+	}
 	stop()
 	if err := <-runErr; err != nil && !errors.Is(err, context.Canceled) {
 		return rep, err
 	}
 	return rep, nil
+}
+
+// vendorSeconds is the total time of the vendor calls the service made.
+func vendorSeconds(svc *service.Service) (float64, error) {
+	families, err := svc.Registry().Gather()
+	if err != nil {
+		return 0, err
+	}
+	total := 0.0
+	for _, f := range families {
+		if f.GetName() != "registrar_vendor_request_duration_seconds" {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			total += m.GetHistogram().GetSampleSum()
+		}
+	}
+	return total, nil
 }
 
 func percentile(sorted []time.Duration, p float64) time.Duration {

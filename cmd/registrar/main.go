@@ -8,6 +8,7 @@
 //	registrar vendorsim                     the vendor simulators, standalone
 //	registrar dlq ls|show|replay|edit|purge the dead letters (for operators)
 //	registrar status ID | --waiting         a flow's state, or the waiting flows (for operators)
+//	registrar bench                         throughput and latency, with a raw JetStream baseline
 package main
 
 import (
@@ -31,6 +32,7 @@ Usage:
   registrar vendorsim [--resamania 127.0.0.1:8081]
   registrar dlq       ls|show|replay|edit|purge … [--nats URL | --config FILE]
   registrar status    ID | --waiting [otp|activation]   [--admin HOST:PORT] [--json]
+  registrar bench     [--n 2000] [--vendor-latency 0] [--in-flight N] [--json]
 
 Run 'registrar COMMAND --help' for a command's flags.
 `
@@ -69,6 +71,8 @@ func runContext(ctx context.Context, args []string, stdin io.Reader, stdout, std
 		err = runDLQ(ctx, args[1:], stdin, stdout, stderr)
 	case "status":
 		err = runStatus(ctx, args[1:], stdout, stderr)
+	case "bench":
+		err = runBench(ctx, args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0

@@ -20,10 +20,10 @@ func TestBenchPrintsTheFiguresAndTheBaseline(t *testing.T) {
 	}
 	var r struct {
 		Completed, DeadLetters, Redelivered, DuplicateEffects int
-		FlowsPerSecond, BaselineMsgsPerSecond, BaselineRatio   float64
-		LatencySeconds                                         map[string]float64
-		CPUSeconds                                             float64
-		PeakRSSBytes                                           int64
+		FlowsPerSecond, BaselineMsgsPerSecond, BaselineRatio  float64
+		LatencySeconds                                        map[string]float64
+		CPUSeconds                                            float64
+		PeakRSSBytes                                          int64
 	}
 	if err := json.Unmarshal([]byte(stdout.String()), &r); err != nil {
 		t.Fatalf("%v: %s", err, &stdout)

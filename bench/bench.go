@@ -46,6 +46,9 @@ type Options struct {
 	Progress func(done, total int)
 	// NoBaseline skips the raw JetStream baseline.
 	NoBaseline bool
+	// NATSURL and StoreDSN run against a NATS server and a store of the
+	// caller's instead of the embedded ones.
+	NATSURL, StoreDSN string
 }
 
 // Report is what a run measured.
@@ -153,6 +156,12 @@ func Run(ctx context.Context, opts Options) (Report, error) {
 		cfg.Processing.InFlight = opts.InFlight
 	}
 	cfg.Tenants = map[string]config.Tenant{"bench": {Resamania: tenant}}
+	if opts.NATSURL != "" {
+		cfg.NATS.URL = opts.NATSURL
+	}
+	if opts.StoreDSN != "" {
+		cfg.Store.DSN = opts.StoreDSN
+	}
 	svc, err := service.New(ctx, service.Options{Config: cfg, Logger: opts.Logger})
 	if err != nil {
 		return Report{}, err
@@ -210,8 +219,11 @@ func Run(ctx context.Context, opts Options) (Report, error) {
 	node := resamania.NetworkNodeIRI(acct.ClientToken, acct.Clubs[0].NetworkNodeID)
 	mu.Lock()
 	start := time.Now()
+	// Ids of this run only: a server or store of the caller's may hold an
+	// earlier run's (and de-duplicate them).
+	run := time.Now().UTC().Format("150405.000")
 	for i := range opts.N {
-		id := fmt.Sprintf("bench-%06d", i)
+		id := fmt.Sprintf("bench-%s-%06d", run, i)
 		m := nats.NewMsg(events.CommandSubject(events.CmdResamaniaRegister))
 		m.Data = fmt.Appendf(nil, `{"registrationId":%q,"tenant":"bench","clubId":%q,"networkNodeId":%q,`+
 			`"contact":{"email":"%s@example.com","givenName":"Bench","familyName":"Mark","birthDate":"1990-01-01"}}`, id, club, node, id)

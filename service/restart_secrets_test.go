@@ -127,7 +127,7 @@ func TestSecretsStayOutOfLogsEventsMetricsAndDeadLetters(t *testing.T) {
 			t.Errorf("the %s appears in logs, events, dead letters, metrics or status", name)
 		}
 	}
-	for _, marker := range []string{"access_token", "Bearer ", "refresh_token"} {
+	for _, marker := range []string{`"access_token":`, `"refresh_token":`, "access_token=", "refresh_token=", "Bearer "} {
 		if strings.Contains(text, marker) {
 			t.Errorf("%q appears in logs, events, dead letters, metrics or status", marker)
 		}

@@ -25,6 +25,7 @@ import (
 	"github.com/ThreeDotsLabs/watermill"
 	wmetrics "github.com/ThreeDotsLabs/watermill/components/metrics"
 	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/cenkalti/backoff/v4"
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -162,7 +163,7 @@ func New(ctx context.Context, opts Options) (_ *Service, err error) {
 	st := cfg.NATS.Streams
 	s.topology = transport.Topology{Commands: st.Commands, Events: st.Events, DeadLetters: st.DeadLetters, Steps: st.Steps,
 		Replicas: st.Replicas, DuplicateWindow: st.DuplicateWindow}.WithDefaults()
-	if err := transport.ProvisionStreams(ctx, s.js, s.topology); err != nil {
+	if err := s.provision(ctx, "streams", func(ctx context.Context) error { return transport.ProvisionStreams(ctx, s.js, s.topology) }); err != nil {
 		return nil, err
 	}
 
@@ -405,7 +406,11 @@ func New(ctx context.Context, opts Options) (_ *Service, err error) {
 		s.router.AddConsumerHandler(name, name, stepSub, rt.StepHandler(step))
 	}
 	for _, c := range s.consumers {
-		if _, err := transport.ProvisionConsumer(ctx, s.js, c); err != nil {
+		err := s.provision(ctx, "consumer "+c.Durable, func(ctx context.Context) error {
+			_, err := transport.ProvisionConsumer(ctx, s.js, c)
+			return err
+		})
+		if err != nil {
 			return nil, err
 		}
 	}
@@ -424,6 +429,43 @@ func New(ctx context.Context, opts Options) (_ *Service, err error) {
 		return nil, fmt.Errorf("admin listener %s: %w", cfg.Admin.Listen, err)
 	}
 	return s, nil
+}
+
+// provisionBudget bounds how long start-up waits for JetStream to create
+// or confirm the streams and consumers: a cluster electing a stream leader
+// (after a node died) or another instance creating the same streams makes
+// the first attempts time out.
+const provisionBudget = 2 * time.Minute
+
+// provision runs fn until it succeeds, backing off, for up to
+// provisionBudget.
+func (s *Service) provision(ctx context.Context, what string, fn func(context.Context) error) error {
+	b := backoff.WithContext(backoff.NewExponentialBackOff(backoff.WithInitialInterval(250*time.Millisecond),
+		backoff.WithMaxInterval(5*time.Second), backoff.WithMaxElapsedTime(provisionBudget)), ctx)
+	return backoff.RetryNotify(func() error {
+		err := fn(ctx)
+		if err != nil && !transientJetStream(err) {
+			return backoff.Permanent(err) // a configuration problem: say it now
+		}
+		return err
+	}, b, func(err error, d time.Duration) {
+		s.log.Warn("JetStream not ready; retrying", "what", what, "err", err, "retryIn", d.Round(time.Millisecond))
+	})
+}
+
+// transientJetStream reports whether a JetStream API error may go away by
+// itself: a timeout, no responder yet, or the cluster temporarily
+// unavailable (503).
+func transientJetStream(err error) bool {
+	var apiErr *jetstream.APIError
+	switch {
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, nats.ErrTimeout), errors.Is(err, nats.ErrNoResponders),
+		errors.Is(err, jetstream.ErrNoStreamResponse):
+		return true
+	case errors.As(err, &apiErr):
+		return apiErr.Code == 503 || apiErr.Code == 408
+	}
+	return false
 }
 
 // Run processes messages until ctx is done, then stops the router (waiting

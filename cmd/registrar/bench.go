@@ -21,8 +21,10 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	timeout := fs.Duration("timeout", 10*time.Minute, "give up after this long")
 	asJSON := fs.Bool("json", false, "print the report as JSON")
 	noBaseline := fs.Bool("no-baseline", false, "skip the raw JetStream baseline")
+	natsURL := fs.String("nats", "", "a NATS server of yours (default: an embedded one)")
+	storeDSN := fs.String("store", "", "a store of yours: postgres://… or sqlite:///path (default: an embedded SQLite database)")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: registrar bench [--n 2000] [--vendor-latency 0] [--in-flight N] [--json]")
+		fmt.Fprintln(stderr, "usage: registrar bench [--n 2000] [--vendor-latency 0] [--in-flight N] [--nats URL] [--store DSN] [--json]")
 		fmt.Fprintln(stderr, "\nRuns everything embedded (NATS JetStream, SQLite, the simulators, the service), drives N registrations")
 		fmt.Fprintln(stderr, "and prints throughput, latency percentiles, what registrar adds to the vendor time, redeliveries,")
 		fmt.Fprintln(stderr, "dead letters, duplicate effects, CPU and peak RSS, and a raw JetStream baseline on the same server.")
@@ -47,7 +49,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 	}
 	rep, err := bench.Run(ctx, bench.Options{N: *n, VendorLatency: *latency, InFlight: *inFlight, Timeout: *timeout,
-		Progress: progress, NoBaseline: *noBaseline})
+		Progress: progress, NoBaseline: *noBaseline, NATSURL: *natsURL, StoreDSN: *storeDSN})
 	if err != nil {
 		return err
 	}

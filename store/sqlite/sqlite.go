@@ -24,9 +24,16 @@
 //     PendingOutbox, OutboxStats and Ping. In WAL mode they read the last
 //     committed state without blocking the writer or being blocked by it.
 //
+// Updates are group-committed: one committer goroutine runs the updates
+// queued while the previous transaction committed as one transaction, each
+// in a savepoint of its own (a failing or panicking fn rolls back its own
+// writes only), and commits once; each Update returns after that commit.
+// Under load this shares SQLite's per-commit cost (WAL frames, locking)
+// among up to 128 updates; a lone update commits at once.
+//
 // Consequence: do not call the Store's writing methods from inside the fn
 // given to Update; they wait for the writer connection that fn's
-// transaction holds, until ctx ends.
+// transaction holds.
 //
 // Transactions are serialised, so a flow read with Tx.Flow cannot change
 // before the same transaction's UpdateFlow. Optimistic concurrency still
@@ -58,6 +65,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
@@ -78,6 +86,13 @@ type Store struct {
 	ws    *stmts  // statements prepared on w, for transactions
 	rFlow *sql.Stmt
 	now   func() time.Time
+
+	// Group commit (see Update): the committer goroutine takes the
+	// requests from reqs. mu guards closing reqs against sends.
+	mu      sync.RWMutex
+	closed  bool
+	reqs    chan *updateReq
+	stopped chan struct{}
 }
 
 var _ store.Store = (*Store)(nil)
@@ -136,6 +151,9 @@ func open(ctx context.Context, path string, split bool) (*Store, error) {
 	if s.rFlow, err = s.r.PrepareContext(ctx, sqlGetFlow); err != nil {
 		return nil, errors.Join(fmt.Errorf("sqlite: open: prepare: %w", err), s.Close())
 	}
+	s.reqs = make(chan *updateReq, maxBatch)
+	s.stopped = make(chan struct{})
+	go s.committer()
 	return s, nil
 }
 
@@ -171,6 +189,16 @@ func checkWAL(ctx context.Context, db *sql.DB) error {
 // Close closes the store's connections; the last one to close checkpoints
 // the WAL into the database file.
 func (s *Store) Close() error {
+	s.mu.Lock()
+	wasOpen := !s.closed && s.reqs != nil
+	s.closed = true
+	if wasOpen {
+		close(s.reqs)
+	}
+	s.mu.Unlock()
+	if wasOpen {
+		<-s.stopped // the updates sent before are done
+	}
 	var errs []error
 	if s.rFlow != nil {
 		errs = append(errs, s.rFlow.Close())
@@ -197,38 +225,157 @@ func (s *Store) Ping(ctx context.Context) error {
 	return nil
 }
 
-// Update runs fn in one BEGIN IMMEDIATE transaction on the writer
-// connection; see store.Store.
+// Update runs fn in a BEGIN IMMEDIATE transaction on the writer
+// connection, as a savepoint of its own in a transaction it may share with
+// the updates queued at the same time (group commit: see committer); see
+// store.Store. fn runs on the committer's goroutine: it must not call the
+// Store's writing methods (which would wait for the committer), and its
+// statements are not interrupted when ctx ends — once handed over, an
+// update runs to its commit or rollback and Update reports which.
 func (s *Store) Update(ctx context.Context, fn func(ctx context.Context, tx store.Tx) error) error {
+	req := &updateReq{ctx: ctx, fn: fn, done: make(chan updateResult, 1)}
+	s.mu.RLock()
+	if s.closed || s.reqs == nil {
+		s.mu.RUnlock()
+		return errors.New("sqlite: update: the store is closed")
+	}
+	select {
+	case s.reqs <- req:
+	case <-ctx.Done():
+		s.mu.RUnlock()
+		return ctx.Err()
+	}
+	s.mu.RUnlock()
+	// Once handed over, the update runs: wait for its outcome even if ctx
+	// ends, so that the caller never mistakes a commit for a failure.
+	res := <-req.done
+	if res.panicked {
+		panic(res.panicValue)
+	}
+	return res.err
+}
+
+// maxBatch bounds how many updates one SQLite transaction carries.
+const maxBatch = 128
+
+// updateReq is one Update waiting for the committer.
+type updateReq struct {
+	ctx  context.Context
+	fn   func(ctx context.Context, tx store.Tx) error
+	done chan updateResult // buffered: the committer never waits for the caller
+}
+
+type updateResult struct {
+	err        error
+	panicked   bool
+	panicValue any
+}
+
+// committer runs the updates in batches: each batch is one BEGIN IMMEDIATE
+// transaction on the writer connection, each update in it a savepoint, so
+// that one update's failure (or panic) rolls back its own writes only; the
+// batch commits once, and its updates learn their outcome after the
+// commit. An update waits for no timer: a batch is what queued while the
+// previous one committed (group commit), so a lone update is committed at
+// once and a busy writer shares each commit among many.
+func (s *Store) committer() {
+	defer close(s.stopped)
+	for first := range s.reqs {
+		batch := []*updateReq{first}
+	drain:
+		for len(batch) < maxBatch {
+			select {
+			case r, ok := <-s.reqs:
+				if !ok {
+					break drain
+				}
+				batch = append(batch, r)
+			default:
+				break drain
+			}
+		}
+		s.runBatch(batch)
+	}
+}
+
+func (s *Store) runBatch(batch []*updateReq) {
+	ctx := context.Background()
 	sqlTx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
-		return fmt.Errorf("sqlite: begin: %w", err)
+		for _, r := range batch {
+			r.done <- updateResult{err: fmt.Errorf("sqlite: begin: %w", err)}
+		}
+		return
 	}
-	t := &tx{tx: sqlTx, stmts: s.ws, now: s.now}
-	finished := false
+	var committed []*updateReq
+	abort := func(err error, rest []*updateReq) {
+		_ = sqlTx.Rollback()
+		for _, r := range append(committed, rest...) {
+			r.done <- updateResult{err: err}
+		}
+	}
+	for i, r := range batch {
+		if err := r.ctx.Err(); err != nil {
+			r.done <- updateResult{err: err}
+			continue
+		}
+		sp := "u" + strconv.Itoa(i)
+		if _, err := sqlTx.ExecContext(ctx, "SAVEPOINT "+sp); err != nil {
+			abort(fmt.Errorf("sqlite: savepoint: %w", err), batch[i:])
+			return
+		}
+		t := &tx{tx: sqlTx, stmts: s.ws, now: s.now}
+		res := runUpdate(r, t)
+		if res.err == nil && !res.panicked && t.err != nil {
+			res.err = fmt.Errorf("sqlite: not committed, a statement failed: %w", t.err)
+		}
+		if res.err != nil || res.panicked {
+			// This update's writes go; the batch goes on.
+			if _, err := sqlTx.ExecContext(ctx, "ROLLBACK TO "+sp); err != nil {
+				r.done <- res
+				abort(fmt.Errorf("sqlite: a failed update in the same batch could not be undone: %w", err), batch[i+1:])
+				return
+			}
+			if _, err := sqlTx.ExecContext(ctx, "RELEASE "+sp); err != nil {
+				r.done <- res
+				abort(fmt.Errorf("sqlite: release savepoint: %w", err), batch[i+1:])
+				return
+			}
+			r.done <- res
+			continue
+		}
+		if _, err := sqlTx.ExecContext(ctx, "RELEASE "+sp); err != nil {
+			abort(fmt.Errorf("sqlite: release savepoint: %w", err), batch[i:])
+			return
+		}
+		committed = append(committed, r)
+	}
+	if len(committed) == 0 {
+		_ = sqlTx.Rollback()
+		return
+	}
+	if err := sqlTx.Commit(); err != nil {
+		for _, r := range committed {
+			r.done <- updateResult{err: fmt.Errorf("sqlite: commit: %w", err)}
+		}
+		return
+	}
+	for _, r := range committed {
+		r.done <- updateResult{}
+	}
+}
+
+// runUpdate runs one update's fn, catching its panic for its caller. The
+// statements run with the caller's values but not its cancellation: an
+// interrupted statement would make SQLite roll back the whole batch.
+func runUpdate(r *updateReq, t *tx) (res updateResult) {
 	defer func() {
-		// Runs on every path out, a panic in fn included: the transaction
-		// is over, and is rolled back unless it was committed.
-		t.closed = true
-		if !finished {
-			_ = sqlTx.Rollback()
+		t.closed = true // the tx is over for fn, whatever happens next
+		if v := recover(); v != nil {
+			res = updateResult{panicked: true, panicValue: v}
 		}
 	}()
-	if err := fn(ctx, t); err != nil {
-		finished = true
-		if rbErr := sqlTx.Rollback(); rbErr != nil && !errors.Is(rbErr, sql.ErrTxDone) {
-			return errors.Join(err, fmt.Errorf("sqlite: rollback: %w", rbErr))
-		}
-		return err
-	}
-	if t.err != nil {
-		return fmt.Errorf("sqlite: not committed, a statement failed: %w", t.err)
-	}
-	finished = true
-	if err := sqlTx.Commit(); err != nil {
-		return fmt.Errorf("sqlite: commit: %w", err)
-	}
-	return nil
+	return updateResult{err: r.fn(context.WithoutCancel(r.ctx), t)}
 }
 
 // Flow reads a committed flow.

@@ -49,6 +49,11 @@ type Options struct {
 	// NATSURL and StoreDSN run against a NATS server and a store of the
 	// caller's instead of the embedded ones.
 	NATSURL, StoreDSN string
+	// Rate, when positive, publishes the registrations at this many per
+	// second while the service runs (open loop) instead of as a backlog
+	// before it starts: the latencies are then free of queueing as long
+	// as the service keeps up.
+	Rate float64
 }
 
 // Report is what a run measured.
@@ -64,6 +69,7 @@ type Report struct {
 	ContactsCreated int // successful creations at the simulator (must equal Completed for new people)
 	VendorLatency   time.Duration
 	InFlight        int
+	Rate            float64 // the open-loop publication rate; 0: a backlog
 	// VendorTimePerFlow is the mean time a flow spent in vendor calls
 	// (registrar_vendor_request_duration_seconds' sum over the completed
 	// flows); the Added* figures are the latency percentiles minus it:
@@ -93,6 +99,11 @@ func (r Report) Table() string {
 	row("registrations", fmt.Sprintf("%d (completed %d)", r.N, r.Completed))
 	row("vendor latency per call", r.VendorLatency.String())
 	row("in flight per handler", fmt.Sprint(r.InFlight))
+	if r.Rate > 0 {
+		row("published", fmt.Sprintf("open loop at %.0f/s", r.Rate))
+	} else {
+		row("published", "as a backlog before the service starts")
+	}
 	row("elapsed", ms(r.Elapsed))
 	row("throughput", fmt.Sprintf("%.0f flows/s", r.FlowsPerSecond))
 	row("latency p50 / p95 / p99 / max", fmt.Sprintf("%s / %s / %s / %s", ms(r.P50), ms(r.P95), ms(r.P99), ms(r.Max)))
@@ -213,39 +224,77 @@ func Run(ctx context.Context, opts Options) (Report, error) {
 	}
 	defer sub.Unsubscribe()
 
-	// The backlog is published before the service starts consuming, as
-	// after an outage: every command is waiting when the handlers start.
 	club := resamania.ClubIRI(acct.ClientToken, acct.Clubs[0].ID)
 	node := resamania.NetworkNodeIRI(acct.ClientToken, acct.Clubs[0].NetworkNodeID)
-	mu.Lock()
-	start := time.Now()
 	// Ids of this run only: a server or store of the caller's may hold an
 	// earlier run's (and de-duplicate them).
 	run := time.Now().UTC().Format("150405.000")
-	for i := range opts.N {
+	publishOne := func(i int) error {
 		id := fmt.Sprintf("bench-%s-%06d", run, i)
 		m := nats.NewMsg(events.CommandSubject(events.CmdResamaniaRegister))
 		m.Data = fmt.Appendf(nil, `{"registrationId":%q,"tenant":"bench","clubId":%q,"networkNodeId":%q,`+
 			`"contact":{"email":"%s@example.com","givenName":"Bench","familyName":"Mark","birthDate":"1990-01-01"}}`, id, club, node, id)
 		m.Header.Set(nats.MsgIdHdr, id)
-		if _, err := js.PublishMsgAsync(m); err != nil {
-			mu.Unlock()
-			return Report{}, fmt.Errorf("publish: %w", err)
-		}
+		mu.Lock()
 		published[id] = time.Now()
+		mu.Unlock()
+		if _, err := js.PublishMsgAsync(m); err != nil {
+			return fmt.Errorf("publish: %w", err)
+		}
+		return nil
 	}
-	mu.Unlock()
-	select {
-	case <-js.PublishAsyncComplete():
-	case <-ctx.Done():
-		return Report{}, ctx.Err()
+	startService := func() (context.CancelFunc, chan error) {
+		runCtx, stop := context.WithCancel(ctx)
+		runErr := make(chan error, 1)
+		go func() { runErr <- svc.Run(runCtx) }()
+		return stop, runErr
 	}
 
-	cpu0 := cpuTime()
-	runCtx, stop := context.WithCancel(ctx)
+	var start time.Time
+	var cpu0 time.Duration
+	var stop context.CancelFunc
+	var runErr chan error
+	if opts.Rate <= 0 {
+		// The backlog is published before the service starts consuming,
+		// as after an outage: every command is waiting when the handlers
+		// start.
+		start = time.Now()
+		for i := range opts.N {
+			if err := publishOne(i); err != nil {
+				return Report{}, err
+			}
+		}
+		select {
+		case <-js.PublishAsyncComplete():
+		case <-ctx.Done():
+			return Report{}, ctx.Err()
+		}
+		cpu0 = cpuTime()
+		stop, runErr = startService()
+	} else {
+		// Open loop: the service runs, and registrations arrive at Rate,
+		// whatever the service does with them.
+		cpu0 = cpuTime()
+		stop, runErr = startService()
+		select {
+		case <-svc.Running():
+		case err := <-runErr:
+			return Report{}, fmt.Errorf("service stopped: %w", err)
+		case <-ctx.Done():
+			return Report{}, ctx.Err()
+		}
+		start = time.Now()
+		interval := time.Duration(float64(time.Second) / opts.Rate)
+		for i := range opts.N {
+			if d := time.Until(start.Add(time.Duration(i) * interval)); d > 0 {
+				time.Sleep(d)
+			}
+			if err := publishOne(i); err != nil {
+				return Report{}, err
+			}
+		}
+	}
 	defer stop()
-	runErr := make(chan error, 1)
-	go func() { runErr <- svc.Run(runCtx) }()
 
 	select {
 	case <-done:
@@ -258,7 +307,7 @@ func Run(ctx context.Context, opts Options) (Report, error) {
 		return Report{}, fmt.Errorf("%d of %d registrations ended before the timeout: %w", n, opts.N, ctx.Err())
 	}
 
-	rep := Report{N: opts.N, VendorLatency: opts.VendorLatency, InFlight: cfg.Processing.InFlight}
+	rep := Report{N: opts.N, VendorLatency: opts.VendorLatency, InFlight: cfg.Processing.InFlight, Rate: opts.Rate}
 	mu.Lock()
 	rep.Completed = len(latencies)
 	rep.Elapsed = last.Sub(start)

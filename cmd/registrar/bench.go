@@ -21,10 +21,11 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	timeout := fs.Duration("timeout", 10*time.Minute, "give up after this long")
 	asJSON := fs.Bool("json", false, "print the report as JSON")
 	noBaseline := fs.Bool("no-baseline", false, "skip the raw JetStream baseline")
+	rate := fs.Float64("rate", 0, "publish at this many registrations per second while the service runs (open loop; default: a backlog before it starts)")
 	natsURL := fs.String("nats", "", "a NATS server of yours (default: an embedded one)")
 	storeDSN := fs.String("store", "", "a store of yours: postgres://… or sqlite:///path (default: an embedded SQLite database)")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: registrar bench [--n 2000] [--vendor-latency 0] [--in-flight N] [--nats URL] [--store DSN] [--json]")
+		fmt.Fprintln(stderr, "usage: registrar bench [--n 2000] [--vendor-latency 0] [--in-flight N] [--rate R] [--nats URL] [--store DSN] [--json]")
 		fmt.Fprintln(stderr, "\nRuns everything embedded (NATS JetStream, SQLite, the simulators, the service), drives N registrations")
 		fmt.Fprintln(stderr, "and prints throughput, latency percentiles, what registrar adds to the vendor time, redeliveries,")
 		fmt.Fprintln(stderr, "dead letters, duplicate effects, CPU and peak RSS, and a raw JetStream baseline on the same server.")
@@ -49,7 +50,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 	}
 	rep, err := bench.Run(ctx, bench.Options{N: *n, VendorLatency: *latency, InFlight: *inFlight, Timeout: *timeout,
-		Progress: progress, NoBaseline: *noBaseline, NATSURL: *natsURL, StoreDSN: *storeDSN})
+		Progress: progress, NoBaseline: *noBaseline, NATSURL: *natsURL, StoreDSN: *storeDSN, Rate: *rate})
 	if err != nil {
 		return err
 	}
@@ -66,7 +67,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 func benchJSON(r bench.Report) map[string]any {
 	s := func(d time.Duration) float64 { return d.Seconds() }
 	return map[string]any{
-		"registrations": r.N, "completed": r.Completed, "vendorLatencySeconds": s(r.VendorLatency), "inFlight": r.InFlight,
+		"registrations": r.N, "completed": r.Completed, "rate": r.Rate, "vendorLatencySeconds": s(r.VendorLatency), "inFlight": r.InFlight,
 		"elapsedSeconds": s(r.Elapsed), "flowsPerSecond": r.FlowsPerSecond,
 		"latencySeconds":        map[string]float64{"p50": s(r.P50), "p95": s(r.P95), "p99": s(r.P99), "max": s(r.Max)},
 		"vendorSecondsPerFlow":  s(r.VendorTimePerFlow),

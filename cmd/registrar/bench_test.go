@@ -39,3 +39,20 @@ func TestBenchPrintsTheFiguresAndTheBaseline(t *testing.T) {
 		t.Errorf("no progress bar on stderr: %q", &stderr)
 	}
 }
+
+// TestBenchOpenLoop publishes at a rate while the service runs.
+func TestBenchOpenLoop(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the whole service")
+	}
+	var stdout, stderr syncBuffer
+	code := runContext(t.Context(), []string{"bench", "--n", "100", "--rate", "200", "--no-baseline"}, strings.NewReader(""), &stdout, &stderr)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, &stderr)
+	}
+	for _, want := range []string{"open loop at 200/s", "registrations                      100 (completed 100)", "added by registrar p50 / p99"} {
+		if !strings.Contains(stdout.String(), want) {
+			t.Errorf("report lacks %q:\n%s", want, &stdout)
+		}
+	}
+}

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"sync"
@@ -22,9 +23,11 @@ import (
 
 	"github.com/registrar-dev/registrar/config"
 	"github.com/registrar-dev/registrar/events"
+	"github.com/registrar-dev/registrar/handlers"
 	"github.com/registrar-dev/registrar/service"
 	"github.com/registrar-dev/registrar/simulators"
 	"github.com/registrar-dev/registrar/vendors/fault"
+	"github.com/registrar-dev/registrar/vendors/marta"
 	"github.com/registrar-dev/registrar/vendors/resamania"
 )
 
@@ -49,6 +52,10 @@ type Options struct {
 	// NATSURL and StoreDSN run against a NATS server and a store of the
 	// caller's instead of the embedded ones.
 	NATSURL, StoreDSN string
+	// WaitingOTP publishes MARTA sign-ups instead, and a flow counts as
+	// done when it waits for its code (otp.requested): the run measures
+	// what N flows waiting for a one-time code cost (RSS, the store).
+	WaitingOTP bool
 	// Rate, when positive, publishes the registrations at this many per
 	// second while the service runs (open loop) instead of as a backlog
 	// before it starts: the latencies are then free of queueing as long
@@ -70,6 +77,11 @@ type Report struct {
 	VendorLatency   time.Duration
 	InFlight        int
 	Rate            float64 // the open-loop publication rate; 0: a backlog
+	// With WaitingOTP: the flows the store has waiting for a code at the
+	// end, and the Go heap in use then (after a GC).
+	Waiting        int
+	HeapInUseBytes int64
+	RSSBytes       int64 // the resident set then, after returning freed memory to the OS (Linux)
 	// VendorTimePerFlow is the mean time a flow spent in vendor calls
 	// (registrar_vendor_request_duration_seconds' sum over the completed
 	// flows); the Added* figures are the latency percentiles minus it:
@@ -114,6 +126,10 @@ func (r Report) Table() string {
 	row("duplicate effects", fmt.Sprintf("%d (contacts created %d for %d new people)", max(r.ContactsCreated-r.Completed, 0), r.ContactsCreated, r.Completed))
 	row("CPU", fmt.Sprintf("%.2f s (%.0f µs per flow)", r.CPUSeconds, r.CPUSeconds*1e6/float64(max(r.Completed, 1))))
 	row("peak RSS", fmt.Sprintf("%.0f MiB", float64(r.PeakRSSBytes)/(1<<20)))
+	if r.Waiting > 0 {
+		row("flows waiting for a code", fmt.Sprintf("%d: then RSS %.0f MiB, Go heap in use %.0f MiB (after a GC; the simulators' and NATS's state included)",
+			r.Waiting, float64(r.RSSBytes)/(1<<20), float64(r.HeapInUseBytes)/(1<<20)))
+	}
 	if r.BaselineMsgsPerSecond > 0 {
 		row("baseline: raw consume→publish→ack", fmt.Sprintf("%.0f msgs/s (registrar at %.1f%% of it, %.1f%% per hop with %d hops per flow)",
 			r.BaselineMsgsPerSecond, 100*r.BaselineRatio, 100*r.BaselineRatio*hopsPerFlow, hopsPerFlow))
@@ -166,7 +182,7 @@ func Run(ctx context.Context, opts Options) (Report, error) {
 	if opts.InFlight > 0 {
 		cfg.Processing.InFlight = opts.InFlight
 	}
-	cfg.Tenants = map[string]config.Tenant{"bench": {Resamania: tenant}}
+	cfg.Tenants = map[string]config.Tenant{"bench": {Resamania: tenant, Marta: sims.MartaTenant()}}
 	if opts.NATSURL != "" {
 		cfg.NATS.URL = opts.NATSURL
 	}
@@ -197,7 +213,9 @@ func Run(ctx context.Context, opts Options) (Report, error) {
 	terminals := 0
 	sub, err := nc.Subscribe(events.EventSubjectPrefix+">", func(m *nats.Msg) {
 		typ := strings.TrimPrefix(m.Subject, events.EventSubjectPrefix)
-		if typ != "completed" && typ != "failed" && typ != "rejected" {
+		if opts.WaitingOTP && typ == events.EvtOTPRequested {
+			typ = "completed" // the flow is where the run wants it
+		} else if typ != "completed" && typ != "failed" && typ != "rejected" {
 			return
 		}
 		now := time.Now()
@@ -234,6 +252,12 @@ func Run(ctx context.Context, opts Options) (Report, error) {
 		m := nats.NewMsg(events.CommandSubject(events.CmdResamaniaRegister))
 		m.Data = fmt.Appendf(nil, `{"registrationId":%q,"tenant":"bench","clubId":%q,"networkNodeId":%q,`+
 			`"contact":{"email":"%s@example.com","givenName":"Bench","familyName":"Mark","birthDate":"1990-01-01"}}`, id, club, node, id)
+		if opts.WaitingOTP {
+			m = nats.NewMsg(events.CommandSubject(events.CmdMartaSignup))
+			m.Data = fmt.Appendf(nil, `{"registrationId":%q,"tenant":"bench","campaignId":%q,"categoryId":"56","deviceType":1,`+
+				`"username":"%s@example.com","password":"bench-Passw0rd","profile":{"name":"Bench","surname":"Mark","gender":"F","birthdate":"1990-01-01"}}`,
+				id, marta.DemoCampaignID, id)
+		}
 		m.Header.Set(nats.MsgIdHdr, id)
 		mu.Lock()
 		published[id] = time.Now()
@@ -350,6 +374,16 @@ func Run(ctx context.Context, opts Options) (Report, error) {
 		rep.DeadLetters = int(info.State.Msgs)
 	}
 	rep.ContactsCreated = sims.Resamania.CountResponses("POST", "/contacts", 201)
+	if opts.WaitingOTP {
+		// No contact is created: the flows wait for their codes.
+		rep.ContactsCreated = rep.Completed
+		debug.FreeOSMemory() // a GC, and the freed memory back to the OS
+		rep.HeapInUseBytes = heapInUse()
+		rep.RSSBytes = currentRSS()
+		if counts, err := svc.Store().WaitingCounts(ctx); err == nil {
+			rep.Waiting = counts[handlers.WaitingForOTP]
+		}
+	}
 	if !opts.NoBaseline {
 		// The same server, the same number of messages, once the service
 		// is idle.

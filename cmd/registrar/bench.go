@@ -21,6 +21,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	timeout := fs.Duration("timeout", 10*time.Minute, "give up after this long")
 	asJSON := fs.Bool("json", false, "print the report as JSON")
 	noBaseline := fs.Bool("no-baseline", false, "skip the raw JetStream baseline")
+	waitingOTP := fs.Bool("waiting-otp", false, "publish MARTA sign-ups and stop when all wait for their code: what N waiting flows cost (RSS)")
 	rate := fs.Float64("rate", 0, "publish at this many registrations per second while the service runs (open loop; default: a backlog before it starts)")
 	natsURL := fs.String("nats", "", "a NATS server of yours (default: an embedded one)")
 	storeDSN := fs.String("store", "", "a store of yours: postgres://… or sqlite:///path (default: an embedded SQLite database)")
@@ -50,7 +51,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 	}
 	rep, err := bench.Run(ctx, bench.Options{N: *n, VendorLatency: *latency, InFlight: *inFlight, Timeout: *timeout,
-		Progress: progress, NoBaseline: *noBaseline, NATSURL: *natsURL, StoreDSN: *storeDSN, Rate: *rate})
+		Progress: progress, NoBaseline: *noBaseline, NATSURL: *natsURL, StoreDSN: *storeDSN, Rate: *rate, WaitingOTP: *waitingOTP})
 	if err != nil {
 		return err
 	}

@@ -56,3 +56,26 @@ func TestBenchOpenLoop(t *testing.T) {
 		}
 	}
 }
+
+// TestBenchWaitingOTP leaves the sign-ups waiting for their codes and
+// reports them.
+func TestBenchWaitingOTP(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the whole service")
+	}
+	var stdout, stderr syncBuffer
+	code := runContext(t.Context(), []string{"bench", "--n", "50", "--waiting-otp", "--no-baseline", "--json"}, strings.NewReader(""), &stdout, &stderr)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, &stderr)
+	}
+	var r struct {
+		Completed, WaitingForCode int
+		HeapInUseBytes            int64
+	}
+	if err := json.Unmarshal([]byte(stdout.String()), &r); err != nil {
+		t.Fatalf("%v: %s", err, &stdout)
+	}
+	if r.Completed != 50 || r.WaitingForCode != 50 || r.HeapInUseBytes <= 0 {
+		t.Errorf("report: %s", &stdout)
+	}
+}

@@ -81,5 +81,6 @@ func benchJSON(r bench.Report) map[string]any {
 		"peakRSSBytes":          r.PeakRSSBytes,
 		"baselineMsgsPerSecond": r.BaselineMsgsPerSecond,
 		"baselineRatio":         r.BaselineRatio,
+		"waitingForCode":        r.Waiting, "heapInUseBytes": r.HeapInUseBytes, "rssBytesWaiting": r.RSSBytes,
 	}
 }

@@ -24,20 +24,7 @@ func (s *Simulator) adminHandler() http.Handler {
 			"/_sim/activations":                "GET: the activation e-mails sent, by user key",
 		})
 	})
-	mux.HandleFunc("GET /_sim/requests", func(w http.ResponseWriter, r *http.Request) {
-		method, path := r.URL.Query().Get("method"), r.URL.Query().Get("path")
-		out := []Request{}
-		for _, req := range s.Requests() {
-			if (method == "" || req.Method == method) && (path == "" || req.Path == path) {
-				out = append(out, req)
-			}
-		}
-		writeJSON(w, http.StatusOK, out)
-	})
-	mux.HandleFunc("DELETE /_sim/requests", func(w http.ResponseWriter, _ *http.Request) {
-		s.ResetRequests()
-		w.WriteHeader(http.StatusNoContent)
-	})
+	s.requests.ServeAdmin(mux, "path", func(r Request) (string, string) { return r.Method, r.Path })
 	mux.HandleFunc("POST /_sim/reset", func(w http.ResponseWriter, _ *http.Request) {
 		s.Reset()
 		w.WriteHeader(http.StatusNoContent)

@@ -21,20 +21,7 @@ func (s *Simulator) adminHandler() http.Handler {
 			"/_sim/tokens":   "DELETE: revoke every issued token",
 		})
 	})
-	mux.HandleFunc("GET /_sim/requests", func(w http.ResponseWriter, r *http.Request) {
-		method, route := r.URL.Query().Get("method"), r.URL.Query().Get("route")
-		out := []Request{}
-		for _, req := range s.Requests() {
-			if (method == "" || req.Method == method) && (route == "" || req.Route == route) {
-				out = append(out, req)
-			}
-		}
-		writeJSON(w, http.StatusOK, "application/json", out)
-	})
-	mux.HandleFunc("DELETE /_sim/requests", func(w http.ResponseWriter, _ *http.Request) {
-		s.ResetRequests()
-		w.WriteHeader(http.StatusNoContent)
-	})
+	s.requests.ServeAdmin(mux, "route", func(r Request) (string, string) { return r.Method, r.Route })
 	mux.HandleFunc("GET /_sim/contacts", func(w http.ResponseWriter, r *http.Request) {
 		a, ok := s.adminAccount(w, r.URL.Query().Get("clientToken"))
 		if !ok {

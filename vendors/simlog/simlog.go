@@ -5,6 +5,8 @@
 package simlog
 
 import (
+	"bytes"
+	"encoding/json"
 	"net/http"
 	"sync"
 )
@@ -85,6 +87,37 @@ func (l *Log[R]) Reset() {
 	defer l.mu.Unlock()
 	l.log, l.pos = nil, 0
 	clear(l.counts)
+}
+
+// ServeAdmin registers the request log's simulator controls on mux:
+// GET /_sim/requests lists the kept entries, oldest first, filtered by the
+// query parameters ?method= and ?<param>= (matched against what key
+// returns for an entry; absent or empty matches any), as a JSON array;
+// DELETE /_sim/requests empties the log (204).
+func (l *Log[R]) ServeAdmin(mux *http.ServeMux, param string, key func(R) (method, value string)) {
+	mux.HandleFunc("GET /_sim/requests", func(w http.ResponseWriter, r *http.Request) {
+		method, value := r.URL.Query().Get("method"), r.URL.Query().Get(param)
+		out := []R{}
+		for _, e := range l.All() {
+			m, v := key(e)
+			if (method == "" || m == method) && (value == "" || v == value) {
+				out = append(out, e)
+			}
+		}
+		var buf bytes.Buffer
+		enc := json.NewEncoder(&buf)
+		enc.SetEscapeHTML(false)
+		if err := enc.Encode(out); err != nil {
+			http.Error(w, `{"message":"simulator: cannot encode the request log"}`, http.StatusInternalServerError)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write(buf.Bytes())
+	})
+	mux.HandleFunc("DELETE /_sim/requests", func(w http.ResponseWriter, _ *http.Request) {
+		l.Reset()
+		w.WriteHeader(http.StatusNoContent)
+	})
 }
 
 // StatusWriter is an http.ResponseWriter that remembers the status written

@@ -52,12 +52,17 @@ func registrarBinary(t *testing.T) string {
 // cli runs `registrar args…` against the service's NATS server.
 func (e *env) cli(args ...string) (stdout, stderr string, code int) {
 	e.t.Helper()
-	cmd := exec.Command(registrarBinary(e.t), append(args, "--nats", e.svc.NATSURL())...)
+	return e.run(append(args, "--nats", e.svc.NATSURL())...)
+}
+
+// run runs the registrar command with args, without a configuration file.
+func (e *env) run(args ...string) (stdout, stderr string, code int) {
+	e.t.Helper()
+	cmd := exec.Command(registrarBinary(e.t), args...)
 	cmd.Env = append(os.Environ(), "REGISTRAR_CONFIG=")
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err := cmd.Run()
-	code = 0
 	if ee, ok := err.(*exec.ExitError); ok {
 		code = ee.ExitCode()
 	} else if err != nil {

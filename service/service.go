@@ -206,13 +206,7 @@ func New(ctx context.Context, opts Options) (_ *Service, err error) {
 		}
 		resamaniaClients[name] = c
 	}
-	resamaniaClient := func(tenant string) (*resamania.Client, error) {
-		c, ok := resamaniaClients[tenant]
-		if !ok {
-			return nil, fmt.Errorf("tenant %q has no resamania account", tenant)
-		}
-		return c, nil
-	}
+	resamaniaClient := clientOf(events.VendorResamania, resamaniaClients)
 	resamaniaFor := func(tenant string) (handlers.ResamaniaAPI, error) { return resamaniaClient(tenant) }
 	resamaniaTransferFor := func(tenant string) (handlers.ResamaniaTransferAPI, error) { return resamaniaClient(tenant) }
 	resamaniaMigrationFor := func(tenant string) (handlers.ResamaniaMigrationAPI, error) {
@@ -235,13 +229,8 @@ func New(ctx context.Context, opts Options) (_ *Service, err error) {
 		}
 		martaClients[name] = c
 	}
-	martaFor := func(tenant string) (handlers.MartaAPI, error) {
-		c, ok := martaClients[tenant]
-		if !ok {
-			return nil, fmt.Errorf("tenant %q has no marta account", tenant)
-		}
-		return c, nil
-	}
+	martaClient := clientOf(events.VendorMarta, martaClients)
+	martaFor := func(tenant string) (handlers.MartaAPI, error) { return martaClient(tenant) }
 
 	engageClients := make(map[string]*engage.Client)
 	for name, t := range cfg.Tenants {
@@ -255,13 +244,8 @@ func New(ctx context.Context, opts Options) (_ *Service, err error) {
 		}
 		engageClients[name] = c
 	}
-	engageFor := func(tenant string) (handlers.EngageAPI, error) {
-		c, ok := engageClients[tenant]
-		if !ok {
-			return nil, fmt.Errorf("tenant %q has no engage account", tenant)
-		}
-		return c, nil
-	}
+	engageClient := clientOf(events.VendorEngage, engageClients)
+	engageFor := func(tenant string) (handlers.EngageAPI, error) { return engageClient(tenant) }
 
 	cloudsuiteClients := make(map[string]*cloudsuite.Client)
 	for name, t := range cfg.Tenants {
@@ -276,13 +260,8 @@ func New(ctx context.Context, opts Options) (_ *Service, err error) {
 		}
 		cloudsuiteClients[name] = c
 	}
-	cloudsuiteFor := func(tenant string) (handlers.CloudSuiteAPI, error) {
-		c, ok := cloudsuiteClients[tenant]
-		if !ok {
-			return nil, fmt.Errorf("tenant %q has no cloudsuite account", tenant)
-		}
-		return c, nil
-	}
+	cloudsuiteClient := clientOf(events.VendorCloudSuite, cloudsuiteClients)
+	cloudsuiteFor := func(tenant string) (handlers.CloudSuiteAPI, error) { return cloudsuiteClient(tenant) }
 
 	// The key that seals the secrets flows keep.
 	key, err := dataKey(cfg, dataDir)
@@ -700,6 +679,19 @@ func dataKey(cfg *config.Config, dataDir string) ([]byte, error) {
 		return secret.DecodeKey(cfg.DataKey)
 	}
 	return secret.LoadOrCreateKey(filepath.Join(dataDir, "data.key"))
+}
+
+// clientOf looks up a tenant's client of vendor; a tenant without an
+// account of that vendor is an error.
+func clientOf[C any](vendor string, clients map[string]C) func(tenant string) (C, error) {
+	return func(tenant string) (C, error) {
+		c, ok := clients[tenant]
+		if !ok {
+			var none C
+			return none, fmt.Errorf("tenant %q has no %s account", tenant, vendor)
+		}
+		return c, nil
+	}
 }
 
 // resamaniaMigrationClient adds the migration call made as the source

@@ -1,8 +1,6 @@
 package service_test
 
 import (
-	"os"
-	"os/exec"
 	"strings"
 	"testing"
 )
@@ -10,13 +8,11 @@ import (
 // statusCLI runs `registrar status args…` against the service's admin API.
 func (e *env) statusCLI(args ...string) string {
 	e.t.Helper()
-	cmd := exec.Command(registrarBinary(e.t), append([]string{"status"}, append(args, "--admin", e.svc.AdminAddr())...)...)
-	cmd.Env = append(os.Environ(), "REGISTRAR_CONFIG=")
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		e.t.Fatalf("registrar status %v: %v\n%s", args, err, out)
+	out, stderr, code := e.run(append(append([]string{"status"}, args...), "--admin", e.svc.AdminAddr())...)
+	if code != 0 {
+		e.t.Fatalf("registrar status %v: exit %d\n%s%s", args, code, out, stderr)
 	}
-	return string(out)
+	return out
 }
 
 // TestStatusShowsAWaitingCodeAndACompletedFlow: the status CLI (over the

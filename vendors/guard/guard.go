@@ -280,42 +280,34 @@ func (rt roundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	start := time.Now()
 	resp, err := rt.next.RoundTrip(req)
-	g.cfg.Metrics.request(g.cfg.Vendor, op, outcomeClass(req.Context(), resp, err), time.Since(start))
-	o, what := classify(req.Context(), resp, err)
+	class, o, what := classify(req.Context(), resp, err)
+	g.cfg.Metrics.request(g.cfg.Vendor, op, class, time.Since(start))
 	g.record(probe, o, what)
 	return resp, err
 }
 
-func classify(ctx context.Context, resp *http.Response, err error) (outcome, string) {
+// classify reads a call's reply once: class is its outcome label for the
+// metrics (2xx, 3xx, 4xx, 429, 5xx, timeout, error: no answer, cancelled:
+// the caller gave up), o what it means to the breaker, and what describes
+// a failure for OpenError.
+func classify(ctx context.Context, resp *http.Response, err error) (class string, o outcome, what string) {
 	switch {
 	case err != nil && ctx.Err() != nil:
-		return neutral, "" // the caller gave up
+		return "cancelled", neutral, ""
 	case err != nil:
-		return failure, "a transport error (" + transportError(err) + ")"
-	case resp.StatusCode == http.StatusTooManyRequests:
-		return neutral, ""
-	case resp.StatusCode >= 500, resp.StatusCode == http.StatusRequestTimeout:
-		return failure, "HTTP " + strconv.Itoa(resp.StatusCode)
-	}
-	return success, ""
-}
-
-// outcomeClass is the outcome label of a vendor request: 2xx, 3xx, 4xx,
-// 429, 5xx, timeout, error (no answer) or cancelled (the caller gave up).
-func outcomeClass(ctx context.Context, resp *http.Response, err error) string {
-	switch {
-	case err != nil && ctx.Err() != nil:
-		return "cancelled"
-	case err != nil:
-		var ne net.Error
-		if errors.As(err, &ne) && ne.Timeout() {
-			return "timeout"
+		class = "error"
+		if ne := net.Error(nil); errors.As(err, &ne) && ne.Timeout() {
+			class = "timeout"
 		}
-		return "error"
+		return class, failure, "a transport error (" + transportError(err) + ")"
 	case resp.StatusCode == http.StatusTooManyRequests:
-		return "429"
+		return "429", neutral, "" // throttling is not an outage
 	}
-	return strconv.Itoa(resp.StatusCode/100) + "xx"
+	class = strconv.Itoa(resp.StatusCode/100) + "xx"
+	if resp.StatusCode >= 500 || resp.StatusCode == http.StatusRequestTimeout {
+		return class, failure, "HTTP " + strconv.Itoa(resp.StatusCode)
+	}
+	return class, success, ""
 }
 
 // transportError describes a transport error without its URL (which may
